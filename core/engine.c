@@ -1,0 +1,347 @@
+/*
+** Engine: the public C API around records, matching and the Lua layer.
+**
+** Owns: engine lifecycle, the data folder search, matching of a whole input
+** (split into lines, one best hit per record), and the entry points that
+** hand matches to Lua for report building and rendering.
+** Depends on: loader.c, match.c, rank.c, lua_engine.c.
+*/
+#define _GNU_SOURCE /* dladdr and realpath */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Lines longer than this are matched on their first part only. */
+#define DIAGNOSE_MAX_LINE (64u << 10)
+
+const char *triage_version(void)
+{
+    return TRIAGE_VERSION;
+}
+
+static int is_datadir(const char *dir)
+{
+    char *probe = dup_printf("%s/lua/triage/report.lua", dir);
+    int ok = probe != NULL && path_exists(probe);
+    free(probe);
+    return ok;
+}
+
+/* The folder of the file that holds this code: the executable, or the
+** shared library when linked dynamically. */
+static char *module_folder(void)
+{
+    Dl_info info;
+    char *path = NULL;
+    if (dladdr((void *)triage_version, &info) != 0 && info.dli_fname != NULL && strchr(info.dli_fname, '/'))
+        path = realpath(info.dli_fname, NULL);
+    if (path == NULL)
+        path = realpath("/proc/self/exe", NULL);
+    if (path == NULL)
+        return NULL;
+    char *slash = strrchr(path, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    return path;
+}
+
+/* Find the folder holding records/, rules/ and lua/: the caller's choice,
+** $TRIAGE_DATADIR, next to an installed binary or library, the source tree
+** of a build, then the configured install prefix. */
+static char *find_datadir(const char *requested)
+{
+    if (requested != NULL)
+        return dup_string(requested);
+    const char *env = getenv("TRIAGE_DATADIR");
+    if (env != NULL && *env != '\0')
+        return dup_string(env);
+    char *module = module_folder();
+    if (module != NULL) {
+        static const char *const relative[] = {"../share/triage", "../../share/triage"};
+        for (size_t i = 0; i < sizeof relative / sizeof *relative; i++) {
+            char *candidate = dup_printf("%s/%s", module, relative[i]);
+            if (candidate != NULL && is_datadir(candidate)) {
+                free(module);
+                return candidate;
+            }
+            free(candidate);
+        }
+        free(module);
+    }
+    if (is_datadir(TRIAGE_SOURCE_DATADIR))
+        return dup_string(TRIAGE_SOURCE_DATADIR);
+    return dup_string(TRIAGE_INSTALL_DATADIR);
+}
+
+/* Site layers below the caller's: the system's, then the user's (XDG). A
+** layer that exists but fails to load fails the open, naming the file. */
+static int load_site_layers(struct triage_engine *engine)
+{
+    if (engine->flags & TRIAGE_NO_SITE_LAYERS)
+        return 0;
+    char *paths[2] = {dup_string("/etc/triage/site.lua"), NULL};
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg != NULL && *xdg == '/')
+        paths[1] = dup_printf("%s/triage/site.lua", xdg);
+    else if (home != NULL && *home != '\0')
+        paths[1] = dup_printf("%s/.config/triage/site.lua", home);
+    int rc = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (rc == 0 && paths[i] != NULL && path_exists(paths[i]))
+            rc = triage_load_site(engine, paths[i]);
+        free(paths[i]);
+    }
+    return rc;
+}
+
+triage_engine *triage_open(const triage_options *opts)
+{
+    struct triage_engine *engine = calloc(1, sizeof *engine);
+    if (engine == NULL) {
+        set_error("out of memory creating the engine");
+        return NULL;
+    }
+    engine->flags = opts ? opts->flags : 0;
+    pthread_mutex_init(&engine->lua_lock, NULL);
+    pthread_mutex_init(&engine->prepare_lock, NULL);
+    engine->datadir = find_datadir(opts ? opts->datadir : NULL);
+    if (engine->datadir == NULL || !is_datadir(engine->datadir)) {
+        set_error("data folder '%s' has no lua/triage/report.lua; set TRIAGE_DATADIR to the folder holding "
+                  "records/, rules/ and lua/",
+                  engine->datadir ? engine->datadir : "(none)");
+        triage_close(&engine);
+        return NULL;
+    }
+    if (lua_engine_init(engine) != 0 || load_site_layers(engine) != 0) {
+        triage_close(&engine);
+        return NULL;
+    }
+    return engine;
+}
+
+void triage_close(triage_engine **handle)
+{
+    if (handle == NULL || *handle == NULL)
+        return;
+    struct triage_engine *engine = *handle;
+    lua_engine_close(engine);
+    for (size_t i = 0; i < engine->record_count; i++)
+        record_free(engine->records[i]);
+    free(engine->records);
+    free(engine->index);
+    free(engine->df_keys);
+    free(engine->df_counts);
+    problem_list_free(&engine->problems);
+    for (size_t i = 0; i < engine->site_count; i++)
+        free(engine->sites[i]);
+    free(engine->sites);
+    free(engine->datadir);
+    pthread_mutex_destroy(&engine->lua_lock);
+    pthread_mutex_destroy(&engine->prepare_lock);
+    free(engine);
+    *handle = NULL;
+}
+
+int triage_load_default_records(triage_engine *engine)
+{
+    char *path = dup_printf("%s/records", engine->datadir);
+    if (path == NULL) {
+        set_error("out of memory");
+        return -1;
+    }
+    int n = triage_load_records(engine, path);
+    free(path);
+    return n;
+}
+
+size_t triage_record_count(const triage_engine *engine)
+{
+    return engine ? engine->record_count : 0;
+}
+
+const char *triage_record_id(const triage_engine *engine, size_t i)
+{
+    return engine && i < engine->record_count ? engine->records[i]->id : NULL;
+}
+
+size_t triage_problem_count(const triage_engine *engine)
+{
+    return engine ? engine->problems.count : 0;
+}
+
+const triage_problem *triage_problem_at(const triage_engine *engine, size_t i)
+{
+    return engine && i < engine->problems.count ? &engine->problems.items[i] : NULL;
+}
+
+void triage_load_counts(const triage_engine *engine, size_t *loaded, size_t *rejected)
+{
+    if (loaded != NULL)
+        *loaded = engine ? engine->loaded : 0;
+    if (rejected != NULL)
+        *rejected = engine ? engine->rejected : 0;
+}
+
+static int ensure_prepared(struct triage_engine *engine)
+{
+    int rc = 0;
+    pthread_mutex_lock(&engine->prepare_lock);
+    if (!engine->prepared) {
+        rc = rank_prepare(engine);
+        if (rc == 0)
+            engine->prepared = 1;
+        else
+            set_error("out of memory preparing ranking statistics");
+    }
+    pthread_mutex_unlock(&engine->prepare_lock);
+    return rc;
+}
+
+/* Keep only the best hit per record: a record shown twice helps nobody. */
+static size_t dedupe_by_record(struct hit *hits, size_t count)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t j;
+        for (j = 0; j < kept; j++)
+            if (hits[j].record == hits[i].record)
+                break;
+        if (j == kept)
+            hits[kept++] = hits[i];
+    }
+    return kept;
+}
+
+static int push_hit(struct hit **hits, size_t *count, size_t *cap, const struct hit *hit)
+{
+    if (*count == *cap) {
+        size_t new_cap = *cap ? *cap * 2 : 16;
+        struct hit *grown = realloc(*hits, new_cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        *hits = grown;
+        *cap = new_cap;
+    }
+    (*hits)[(*count)++] = *hit;
+    return 0;
+}
+
+/* Match every line of text against every record; hits come back ranked,
+** one per record, offsets relative to the whole text. */
+int engine_match_text(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
+                      size_t len, struct hit **hits_out, size_t *count_out)
+{
+    struct hit *hits = NULL;
+    size_t count = 0, cap = 0, line_no = 0;
+    size_t pos = 0;
+    while (pos < len || (pos == 0 && len == 0)) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n' && text[end] != '\r')
+            end++;
+        line_no++;
+        size_t line_len = end - pos;
+        if (line_len > DIAGNOSE_MAX_LINE)
+            line_len = DIAGNOSE_MAX_LINE;
+        const char *line = text + pos;
+        for (size_t r = 0; r < engine->record_count && line_len > 0; r++) {
+            const struct record *record = engine->records[r];
+            struct hit hit = {.record = r, .id = record->id, .line = line_no, .line_start = pos,
+                              .line_len = line_len};
+            if (record_match(record, scratch, line, line_len, &hit.start, &hit.end) != MATCH_HIT)
+                continue;
+            hit.alternative = record_which_alternative(record, scratch, line, line_len);
+            rank_score(engine, record, line, line_len, &hit);
+            hit.start += pos;
+            hit.end += pos;
+            if (push_hit(&hits, &count, &cap, &hit) != 0) {
+                free(hits);
+                set_error("out of memory matching");
+                return -1;
+            }
+        }
+        if (end < len && text[end] == '\r' && end + 1 < len && text[end + 1] == '\n')
+            end++;
+        pos = end + 1;
+        if (len == 0)
+            break;
+    }
+    if (count > 1)
+        qsort(hits, count, sizeof *hits, hit_compare);
+    *hits_out = hits;
+    *count_out = dedupe_by_record(hits, count);
+    return 0;
+}
+
+int triage_match(triage_engine *engine, const char *text, size_t len, triage_hit *out, size_t max_hits)
+{
+    if (engine == NULL || (text == NULL && len > 0)) {
+        set_error("triage_match: engine and text are required");
+        return -1;
+    }
+    if (ensure_prepared(engine) != 0)
+        return -1;
+    struct match_scratch *scratch = scratch_new();
+    if (scratch == NULL) {
+        set_error("out of memory creating match scratch");
+        return -1;
+    }
+    struct hit *hits;
+    size_t count;
+    int rc = engine_match_text(engine, scratch, text ? text : "", len, &hits, &count);
+    scratch_free(scratch);
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; i < count && i < max_hits; i++) {
+        out[i].id = hits[i].id;
+        out[i].score = hits[i].score;
+        memcpy(out[i].parts, hits[i].parts, sizeof out[i].parts);
+        out[i].line = hits[i].line;
+        out[i].start = hits[i].start;
+        out[i].end = hits[i].end;
+    }
+    free(hits);
+    return count > INT_MAX ? INT_MAX : (int)count;
+}
+
+int triage_diagnose(triage_engine *engine, const char *text, size_t len, const triage_render_options *options,
+                    char **out, size_t *out_len)
+{
+    if (engine == NULL || out == NULL || (text == NULL && len > 0)) {
+        set_error("triage_diagnose: engine, text and out are required");
+        return -1;
+    }
+    *out = NULL;
+    if (ensure_prepared(engine) != 0)
+        return -1;
+    struct match_scratch *scratch = scratch_new();
+    if (scratch == NULL) {
+        set_error("out of memory creating match scratch");
+        return -1;
+    }
+    struct hit *hits;
+    size_t count;
+    if (text == NULL)
+        text = "";
+    if (engine_match_text(engine, scratch, text, len, &hits, &count) != 0) {
+        scratch_free(scratch);
+        return -1;
+    }
+    triage_render_options defaults = {0};
+    int diagnosed = 0;
+    size_t rendered_len = 0;
+    int rc = lua_engine_render(engine, text, len, hits, count, options ? options : &defaults, out, &rendered_len,
+                               &diagnosed);
+    free(hits);
+    scratch_free(scratch);
+    if (rc != 0)
+        return -1;
+    if (out_len != NULL)
+        *out_len = rendered_len;
+    return diagnosed;
+}

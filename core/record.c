@@ -1,0 +1,355 @@
+/*
+** Records: validate one parsed JSON record and keep the fields the core needs.
+**
+** Owns: struct record construction and destruction, the id rule, the field
+** and type checks that decide whether a record loads.
+** Depends on: json.c for parsing, match.c for compiling the regex.
+**
+** Two schemas are read: the native flat one (id, signature, regex, ...) and
+** the nested one of the public deadends corpus (error.signature,
+** error.regex, verdict.confidence, ...). The Lua layer normalises the rest.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "json.h"
+
+struct validation {
+    const char *file;
+    const char *id;
+    struct problem_list *problems;
+    int errors;
+};
+
+static void report(struct validation *v, triage_severity severity, const struct json_node *at, const char *field,
+                   const char *fmt, const char *detail)
+{
+    problem_add(v->problems, severity, v->file, at ? at->line : 0, at ? at->column : 0, v->id, field, fmt, detail);
+    if (severity == TRIAGE_ERROR)
+        v->errors++;
+}
+
+static void expect_type(struct validation *v, const struct json_node *node, const char *field, enum json_type type)
+{
+    if (node == NULL || node->type == type)
+        return;
+    if (type == JSON_TRUE && node->type == JSON_FALSE)
+        return;
+    char message[96];
+    snprintf(message, sizeof message, "expected %s, got %s", json_type_name(type), json_type_name(node->type));
+    report(v, TRIAGE_ERROR, node, field, "%s", message);
+}
+
+/* A rate or probability: a number in [0, 1], or null. */
+static void check_rate(struct validation *v, const struct json_node *node, const char *field)
+{
+    if (node == NULL || node->type == JSON_NULL)
+        return;
+    if (node->type != JSON_NUMBER) {
+        char message[96];
+        snprintf(message, sizeof message, "expected a number in [0, 1], got %s", json_type_name(node->type));
+        report(v, TRIAGE_ERROR, node, field, "%s", message);
+        return;
+    }
+    if (!(node->u.number >= 0.0 && node->u.number <= 1.0)) {
+        char message[96];
+        snprintf(message, sizeof message, "%g is outside [0, 1]", node->u.number);
+        report(v, TRIAGE_ERROR, node, field, "%s", message);
+    }
+}
+
+static void check_string_list(struct validation *v, const struct json_node *list, const char *field)
+{
+    if (list == NULL || list->type == JSON_NULL)
+        return;
+    if (list->type != JSON_ARRAY) {
+        expect_type(v, list, field, JSON_ARRAY);
+        return;
+    }
+    for (size_t i = 0; i < list->u.array.count; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s[%zu]", field, i);
+        expect_type(v, list->u.array.items[i], path, JSON_STRING);
+    }
+}
+
+/* dead_ends[] or workarounds[]: objects with an action and a rate. */
+static void check_fix_list(struct validation *v, const struct json_node *list, const char *field,
+                           const char *rate_key)
+{
+    if (list == NULL || list->type == JSON_NULL)
+        return;
+    if (list->type != JSON_ARRAY) {
+        expect_type(v, list, field, JSON_ARRAY);
+        return;
+    }
+    for (size_t i = 0; i < list->u.array.count; i++) {
+        const struct json_node *item = list->u.array.items[i];
+        char path[128];
+        snprintf(path, sizeof path, "%s[%zu]", field, i);
+        if (item->type != JSON_OBJECT) {
+            expect_type(v, item, path, JSON_OBJECT);
+            continue;
+        }
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s.action", path);
+        const struct json_node *action = json_get(item, "action");
+        if (action == NULL)
+            report(v, TRIAGE_ERROR, item, sub, "%s", "missing: every entry needs an action");
+        else
+            expect_type(v, action, sub, JSON_STRING);
+        snprintf(sub, sizeof sub, "%s.%s", path, rate_key);
+        check_rate(v, json_get(item, rate_key), sub);
+        snprintf(sub, sizeof sub, "%s.how", path);
+        const struct json_node *how = json_get(item, "how");
+        if (how != NULL && how->type != JSON_NULL)
+            expect_type(v, how, sub, JSON_STRING);
+        snprintf(sub, sizeof sub, "%s.sources", path);
+        check_string_list(v, json_get(item, "sources"), sub);
+    }
+}
+
+static void check_graph(struct validation *v, const struct json_node *graph)
+{
+    static const char *const kinds[] = {"leads_to", "preceded_by", "frequently_confused_with"};
+    if (graph == NULL || graph->type == JSON_NULL)
+        return;
+    if (graph->type != JSON_OBJECT) {
+        expect_type(v, graph, "transition_graph", JSON_OBJECT);
+        return;
+    }
+    for (size_t k = 0; k < 3; k++) {
+        char field[96];
+        snprintf(field, sizeof field, "transition_graph.%s", kinds[k]);
+        const struct json_node *list = json_get(graph, kinds[k]);
+        if (list == NULL || list->type == JSON_NULL)
+            continue;
+        if (list->type != JSON_ARRAY) {
+            expect_type(v, list, field, JSON_ARRAY);
+            continue;
+        }
+        for (size_t i = 0; i < list->u.array.count; i++) {
+            const struct json_node *edge = list->u.array.items[i];
+            char path[160];
+            snprintf(path, sizeof path, "%s[%zu]", field, i);
+            if (edge->type == JSON_STRING)
+                continue;
+            if (edge->type != JSON_OBJECT) {
+                report(v, TRIAGE_ERROR, edge, path, "expected an id string or an object with error_id, got %s",
+                       json_type_name(edge->type));
+                continue;
+            }
+            char sub[192];
+            snprintf(sub, sizeof sub, "%s.error_id", path);
+            const struct json_node *target = json_get(edge, "error_id");
+            if (target == NULL)
+                report(v, TRIAGE_ERROR, edge, sub, "%s", "missing: an edge object needs error_id");
+            else
+                expect_type(v, target, sub, JSON_STRING);
+            snprintf(sub, sizeof sub, "%s.probability", path);
+            check_rate(v, json_get(edge, "probability"), sub);
+        }
+    }
+}
+
+/* Ids are DOMAIN/SLUG or DOMAIN/SLUG/ENV: lowercase letters, digits, '.', '_', '-'. */
+int id_is_valid(const char *id)
+{
+    int segments = 1;
+    size_t seg_len = 0;
+    if (id == NULL || *id == '\0' || strlen(id) > 200)
+        return 0;
+    for (const char *c = id; *c; c++) {
+        if (*c == '/') {
+            if (seg_len == 0)
+                return 0;
+            segments++;
+            seg_len = 0;
+            continue;
+        }
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                 ((*c == '.' || *c == '_' || *c == '-') && seg_len > 0);
+        if (!ok)
+            return 0;
+        seg_len++;
+    }
+    return seg_len > 0 && segments >= 2 && segments <= 3;
+}
+
+static void check_common(struct validation *v, const struct json_node *root, int nested)
+{
+    check_fix_list(v, json_get(root, "dead_ends"), "dead_ends", "fail_rate");
+    check_fix_list(v, json_get(root, "workarounds"), "workarounds", "success_rate");
+    check_graph(v, json_get(root, "transition_graph"));
+    if (nested) {
+        const struct json_node *verdict = json_get(root, "verdict");
+        expect_type(v, verdict, "verdict", JSON_OBJECT);
+        check_rate(v, json_get(verdict, "confidence"), "verdict.confidence");
+        check_rate(v, json_get(verdict, "fix_success_rate"), "verdict.fix_success_rate");
+        return;
+    }
+    check_rate(v, json_get(root, "confidence"), "confidence");
+    check_rate(v, json_get(root, "fix_success_rate"), "fix_success_rate");
+    check_string_list(v, json_get(root, "aliases"), "aliases");
+    check_string_list(v, json_get(root, "tags"), "tags");
+    check_string_list(v, json_get(root, "workarounds_zh"), "workarounds_zh");
+    static const char *const strings[] = {"domain", "category", "root_cause", "signature_zh", "root_cause_zh",
+                                          "official_doc_url"};
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+        const struct json_node *node = json_get(root, strings[i]);
+        if (node != NULL && node->type != JSON_NULL)
+            expect_type(v, node, strings[i], JSON_STRING);
+    }
+    expect_type(v, json_get(root, "versions"), "versions", JSON_ARRAY);
+    expect_type(v, json_get(root, "os_specific"), "os_specific", JSON_OBJECT);
+    const struct json_node *examples = json_get(root, "examples");
+    if (examples != NULL && examples->type != JSON_OBJECT) {
+        expect_type(v, examples, "examples", JSON_OBJECT);
+    } else if (examples != NULL) {
+        check_string_list(v, json_get(examples, "match"), "examples.match");
+        check_string_list(v, json_get(examples, "no_match"), "examples.no_match");
+    }
+}
+
+/* A required non-empty string field; reports and returns NULL when absent or invalid. */
+static const char *required_string(struct validation *v, const struct json_node *root, const struct json_node *node,
+                                   const char *field)
+{
+    if (node == NULL) {
+        report(v, TRIAGE_ERROR, root, field, "%s", "missing: required field");
+        return NULL;
+    }
+    if (node->type != JSON_STRING) {
+        expect_type(v, node, field, JSON_STRING);
+        return NULL;
+    }
+    if (node->u.string.len == 0) {
+        report(v, TRIAGE_ERROR, node, field, "%s", "empty: required field");
+        return NULL;
+    }
+    return node->u.string.text;
+}
+
+static char **copy_aliases(const struct json_node *list, size_t *count)
+{
+    *count = 0;
+    if (list == NULL || list->type != JSON_ARRAY || list->u.array.count == 0)
+        return NULL;
+    char **aliases = calloc(list->u.array.count, sizeof *aliases);
+    if (aliases == NULL)
+        return NULL;
+    for (size_t i = 0; i < list->u.array.count; i++) {
+        const char *s = json_string(list->u.array.items[i]);
+        if (s != NULL && (aliases[*count] = dup_string(s)) != NULL)
+            (*count)++;
+    }
+    return aliases;
+}
+
+/* Build a record from the text of one file. Takes ownership of text. Returns
+** NULL, with the problems added, when the record must not load. */
+struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems)
+{
+    struct validation v = {file, "-", problems, 0};
+    struct json_doc doc;
+    struct json_error jerr;
+    if (json_parse(text, len, &doc, &jerr) != 0) {
+        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, "-", "-", "invalid JSON: %s",
+                    jerr.message);
+        free(text);
+        return NULL;
+    }
+    const struct json_node *root = doc.root;
+    struct record *record = NULL;
+    if (root->type != JSON_OBJECT) {
+        report(&v, TRIAGE_ERROR, root, "-", "expected a JSON object for the record, got %s",
+               json_type_name(root->type));
+        goto done;
+    }
+
+    const struct json_node *error = json_get(root, "error");
+    int nested = error != NULL && error->type == JSON_OBJECT && json_get(root, "signature") == NULL;
+    const struct json_node *id_node = json_get(root, "id");
+    const char *id = required_string(&v, root, id_node, "id");
+    if (id != NULL && !id_is_valid(id)) {
+        v.id = id;
+        report(&v, TRIAGE_ERROR, id_node, "id", "invalid id \"%s\": expected DOMAIN/SLUG or DOMAIN/SLUG/ENV in "
+               "lowercase letters, digits, '.', '_' and '-'", id);
+        id = NULL;
+    }
+    if (id != NULL)
+        v.id = id;
+    const struct json_node *sig_node = nested ? json_get(error, "signature") : json_get(root, "signature");
+    const struct json_node *re_node = nested ? json_get(error, "regex") : json_get(root, "regex");
+    const char *signature = required_string(&v, root, sig_node, nested ? "error.signature" : "signature");
+    const char *regex = required_string(&v, root, re_node, nested ? "error.regex" : "regex");
+    if (regex != NULL && re_node->u.string.len > RECORD_MAX_PATTERN) {
+        char message[96];
+        snprintf(message, sizeof message, "pattern is %zu bytes, longer than the limit of %d",
+                 re_node->u.string.len, RECORD_MAX_PATTERN);
+        report(&v, TRIAGE_ERROR, re_node, nested ? "error.regex" : "regex", "%s", message);
+        regex = NULL;
+    }
+    check_common(&v, root, nested);
+    if (v.errors > 0 || id == NULL || signature == NULL || regex == NULL)
+        goto done;
+
+    record = calloc(1, sizeof *record);
+    if (record == NULL)
+        goto done;
+    record->id = dup_string(id);
+    record->file = dup_string(file);
+    record->signature = dup_string(signature);
+    record->regex = dup_string(regex);
+    record->nested_schema = nested;
+    const struct json_node *conf = nested ? json_get(json_get(root, "verdict"), "confidence")
+                                          : json_get(root, "confidence");
+    record->confidence = conf != NULL && conf->type == JSON_NUMBER ? conf->u.number : 0.5;
+    record->aliases = copy_aliases(json_get(root, "aliases"), &record->alias_count);
+    if (record->id == NULL || record->file == NULL || record->signature == NULL || record->regex == NULL) {
+        report(&v, TRIAGE_ERROR, root, "-", "%s", "out of memory");
+        record_free(record);
+        record = NULL;
+        goto done;
+    }
+    if (record_compile(record, problems) != 0) {
+        record_free(record);
+        record = NULL;
+        goto done;
+    }
+    record->json = text;
+    record->json_len = len;
+    text = NULL;
+done:
+    json_free(&doc);
+    free(text);
+    return record;
+}
+
+void record_free(struct record *record)
+{
+    if (record == NULL)
+        return;
+    free(record->id);
+    free(record->file);
+    free(record->signature);
+    free(record->regex);
+    for (size_t i = 0; i < record->alias_count; i++)
+        free(record->aliases[i]);
+    free(record->aliases);
+    free(record->json);
+    pcre2_code_free(record->code);
+    for (uint32_t i = 0; record->group_names != NULL && i <= record->group_count; i++)
+        free(record->group_names[i]);
+    free(record->group_names);
+    for (size_t i = 0; i < record->alternative_count; i++) {
+        free(record->alternatives[i].pattern);
+        pcre2_code_free(record->alternatives[i].code);
+    }
+    free(record->alternatives);
+    free(record->tokens);
+    free(record);
+}

@@ -1,0 +1,176 @@
+/*
+** Small helpers shared by the core: strings, hashing, files, errors, problems.
+*/
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static _Thread_local char last_error[1024];
+
+void set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+const char *triage_last_error(void)
+{
+    return last_error;
+}
+
+void triage_free(void *ptr)
+{
+    free(ptr);
+}
+
+char *dup_string(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+char *dup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *out = malloc((size_t)n + 1);
+    if (out == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+/* FNV-1a: fast and good enough for token and id tables of a few thousand keys. */
+uint64_t hash_bytes(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int path_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Read a whole regular file of at most max_size bytes into a NUL-terminated buffer. */
+int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        fclose(f);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > max_size) {
+        snprintf(err, errlen, "file is %lld bytes, larger than the limit of %zu bytes", (long long)st.st_size,
+                 max_size);
+        fclose(f);
+        return -1;
+    }
+    size_t cap = (size_t)st.st_size + 1;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory reading %zu bytes", cap);
+        fclose(f);
+        return -1;
+    }
+    size_t n = fread(buf, 1, cap - 1, f);
+    if (ferror(f)) {
+        snprintf(err, errlen, "read failed: %s", strerror(errno));
+        free(buf);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+void problem_add(struct problem_list *list, triage_severity severity, const char *file, unsigned line,
+                 unsigned column, const char *id, const char *field, const char *fmt, ...)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 32;
+        triage_problem *items = realloc(list->items, cap * sizeof *items);
+        if (items == NULL)
+            return; /* losing a diagnostic is better than failing the load */
+        list->items = items;
+        list->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *message = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (message != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(message, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    triage_problem *p = &list->items[list->count];
+    p->severity = severity;
+    p->file = dup_string(file ? file : "-");
+    p->line = line;
+    p->column = column;
+    p->id = dup_string(id && *id ? id : "-");
+    p->field = dup_string(field && *field ? field : "-");
+    p->message = message;
+    if (p->file == NULL || p->id == NULL || p->field == NULL || p->message == NULL) {
+        free((char *)p->file);
+        free((char *)p->id);
+        free((char *)p->field);
+        free((char *)p->message);
+        return;
+    }
+    list->count++;
+}
+
+void problem_list_free(struct problem_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        free((char *)list->items[i].file);
+        free((char *)list->items[i].id);
+        free((char *)list->items[i].field);
+        free((char *)list->items[i].message);
+    }
+    free(list->items);
+    list->items = NULL;
+    list->count = list->cap = 0;
+}
