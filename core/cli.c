@@ -11,30 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "triage.h"
-
-#define MAX_PATHS 64
-
-enum command { CMD_DIAGNOSE, CMD_SHOW, CMD_CHECK };
-
-struct cli {
-    enum command command;
-    const char *records[MAX_PATHS];
-    int record_count;
-    const char *sites[MAX_PATHS];
-    int site_count;
-    const char *format;
-    const char *lang;
-    const char *color;
-    int top;
-    int explain;
-    int strict;
-    int quiet;
-    int no_site_layers;
-    double min_score;
-    char **args;
-    int arg_count;
-};
+#include "cli.h"
 
 enum arg_kind { ARG_NONE, ARG_STRING, ARG_INT, ARG_NUMBER, ARG_PATH_LIST };
 
@@ -65,14 +42,24 @@ static const struct option_spec OPTIONS[] = {
     {"--quiet", NULL, ARG_NONE, FIELD(quiet), "no summary lines on stderr"},
 };
 
+/* Subcommands; the first word of argv picks one, diagnose is the default. */
+static const struct {
+    const char *name;
+    command_fn run;
+    const char *synopsis;
+    const char *help;
+} COMMANDS[] = {
+    {"diagnose", run_diagnose, "[diagnose] [OPTIONS] MESSAGE...", "diagnose MESSAGE (standard input when none)"},
+    {"show", run_show, "show [OPTIONS] ID", "print the record ID as a diagnosis"},
+    {"check", run_check, "check [OPTIONS] PATH...", "validate record files or folders"},
+};
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: triage [diagnose] [OPTIONS] MESSAGE...   diagnose MESSAGE (standard input when none)\n"
-            "       triage show [OPTIONS] ID                 print the record ID as a diagnosis\n"
-            "       triage check [OPTIONS] PATH...           validate record files or folders\n"
-            "       triage --help | --version\n"
-            "\noptions:\n");
+    fprintf(out, "usage:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        fprintf(out, "  triage %-36s %s\n", COMMANDS[i].synopsis, COMMANDS[i].help);
+    fprintf(out, "  triage --help | --version\n\noptions:\n");
     for (size_t i = 0; i < sizeof OPTIONS / sizeof *OPTIONS; i++) {
         char left[40];
         snprintf(left, sizeof left, "%s%s%s", OPTIONS[i].name, OPTIONS[i].value_name ? " " : "",
@@ -84,7 +71,7 @@ static void usage(FILE *out)
                  "environment: TRIAGE_DATADIR overrides the folder holding records/, rules/ and lua/.\n");
 }
 
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("triage: ", stderr);
@@ -138,15 +125,12 @@ static int set_option(struct cli *cli, const struct option_spec *spec, const cha
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
     int first = 1;
-    if (argc > 1 && strcmp(argv[1], "show") == 0) {
-        cli->command = CMD_SHOW;
-        first = 2;
-    } else if (argc > 1 && strcmp(argv[1], "check") == 0) {
-        cli->command = CMD_CHECK;
-        first = 2;
-    } else if (argc > 1 && strcmp(argv[1], "diagnose") == 0) {
-        first = 2;
-    }
+    cli->command = run_diagnose;
+    for (size_t k = 0; argc > 1 && k < sizeof COMMANDS / sizeof *COMMANDS; k++)
+        if (strcmp(argv[1], COMMANDS[k].name) == 0) {
+            cli->command = COMMANDS[k].run;
+            first = 2;
+        }
     cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
     if (cli->args == NULL)
         return fail("out of memory");
@@ -252,7 +236,7 @@ static char *join_args(char **args, int count, size_t *len)
     return text;
 }
 
-static void print_problem(const triage_problem *p)
+void print_problem(const triage_problem *p)
 {
     const char *severity = p->severity == TRIAGE_ERROR ? "error" : "warning";
     if (p->line > 0)
@@ -303,7 +287,7 @@ static void print_problems_json(const triage_engine *engine, size_t records)
     printf("}\n");
 }
 
-static int run_check(struct cli *cli)
+int run_check(struct cli *cli)
 {
     if (cli->arg_count == 0)
         return fail("check needs at least one PATH; e.g. 'triage check records'");
@@ -363,7 +347,7 @@ static void report_rejected(const triage_engine *engine, int quiet)
             rejected);
 }
 
-static triage_engine *open_engine(const struct cli *cli)
+triage_engine *open_engine(const struct cli *cli)
 {
     triage_options opts = {0};
     opts.flags = (cli->no_site_layers ? TRIAGE_NO_SITE_LAYERS : 0) | (cli->strict ? TRIAGE_STRICT : 0);
@@ -388,7 +372,7 @@ static triage_engine *open_engine(const struct cli *cli)
     return engine;
 }
 
-static triage_render_options render_options(const struct cli *cli)
+triage_render_options render_options(const struct cli *cli)
 {
     triage_render_options ro = {0};
     ro.format = cli->format ? cli->format : "text";
@@ -400,7 +384,7 @@ static triage_render_options render_options(const struct cli *cli)
     return ro;
 }
 
-static int run_diagnose(struct cli *cli)
+int run_diagnose(struct cli *cli)
 {
     size_t len;
     char *text = cli->arg_count > 0 ? join_args(cli->args, cli->arg_count, &len) : read_stdin(&len);
@@ -427,7 +411,7 @@ static int run_diagnose(struct cli *cli)
     return diagnosed > 0 ? TRIAGE_EXIT_MATCH : TRIAGE_EXIT_NO_MATCH;
 }
 
-static int run_show(struct cli *cli)
+int run_show(struct cli *cli)
 {
     if (cli->arg_count != 1)
         return fail("show needs exactly one record ID; e.g. 'triage show communication/smtp-554-5-7-0-relay-denied'");
@@ -466,17 +450,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = validate(&cli);
     if (rc == 0) {
-        switch (cli.command) {
-        case CMD_CHECK:
-            rc = run_check(&cli);
-            break;
-        case CMD_SHOW:
-            rc = run_show(&cli);
-            break;
-        case CMD_DIAGNOSE:
-            rc = run_diagnose(&cli);
-            break;
-        }
+        rc = cli.command(&cli);
     } else if (rc < 0) {
         rc = TRIAGE_EXIT_MATCH;
     }
