@@ -387,7 +387,9 @@ triage_render_options render_options(const struct cli *cli)
 int run_diagnose(struct cli *cli)
 {
     size_t len;
-    char *text = cli->arg_count > 0 ? join_args(cli->args, cli->arg_count, &len) : read_stdin(&len);
+    /* No words, or a lone "-", means the message comes on standard input. */
+    int from_stdin = cli->arg_count == 0 || (cli->arg_count == 1 && strcmp(cli->args[0], "-") == 0);
+    char *text = from_stdin ? read_stdin(&len) : join_args(cli->args, cli->arg_count, &len);
     if (text == NULL)
         return fail("out of memory reading the message");
     triage_engine *engine = open_engine(cli);

@@ -36,6 +36,7 @@ struct record {
     char *file;
     char *signature;
     char *regex;
+    unsigned regex_line, regex_column; /* where the regex string starts in the file */
     char **aliases;
     size_t alias_count;
     double confidence;

@@ -9,6 +9,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -320,7 +321,16 @@ static struct json_node *parse_number(struct parser *ps)
         fail_at(ps, start, "number %s is out of range", buf);
         return NULL;
     }
-    if (integral && fabs(value) > 9007199254740992.0) {
+    /* strtod rounds 2^53 + 1 down to 2^53, so large integers are compared
+    ** exactly as integers. */
+    unsigned long long magnitude = 0;
+    if (integral) {
+        errno = 0;
+        magnitude = strtoull(buf[0] == '-' ? buf + 1 : buf, NULL, 10);
+        if (errno == ERANGE)
+            magnitude = ULLONG_MAX;
+    }
+    if (integral && magnitude > 9007199254740992ull) {
         fail_at(ps, start, "integer %s is beyond 2^53 and would lose precision", buf);
         return NULL;
     }

@@ -168,7 +168,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     if (record->code == NULL) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(errcode, message, sizeof message);
-        problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field,
+        problem_add(problems, TRIAGE_ERROR, record->file, record->regex_line, record->regex_column, record->id, field,
                     "regex does not compile: %s at offset %zu of \"%s\"", (const char *)message, (size_t)erroffset,
                     record->regex);
         pcre2_compile_context_free(ctx);

@@ -304,6 +304,8 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
     record->file = dup_string(file);
     record->signature = dup_string(signature);
     record->regex = dup_string(regex);
+    record->regex_line = re_node->line;
+    record->regex_column = re_node->column;
     record->nested_schema = nested;
     const struct json_node *conf = nested ? json_get(json_get(root, "verdict"), "confidence")
                                           : json_get(root, "confidence");

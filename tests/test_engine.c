@@ -1,0 +1,178 @@
+/* Unit tests of record loading, validation and matching through the public API. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "triage.h"
+
+#define FIXTURES TRIAGE_TEST_SOURCE_DIR "/tests/fixtures/records"
+
+static triage_engine *open_engine(void)
+{
+    triage_options opts = {TRIAGE_NO_SITE_LAYERS, TRIAGE_TEST_SOURCE_DIR};
+    triage_engine *engine = triage_open(&opts);
+    if (engine == NULL)
+        fprintf(stderr, "triage_open: %s\n", triage_last_error());
+    return engine;
+}
+
+/* The problem whose file name contains file_part, or NULL. */
+static const triage_problem *problem_for(const triage_engine *engine, const char *file_part)
+{
+    for (size_t i = 0; i < triage_problem_count(engine); i++) {
+        const triage_problem *p = triage_problem_at(engine, i);
+        if (strstr(p->file, file_part) != NULL)
+            return p;
+    }
+    return NULL;
+}
+
+static void test_good_records_load(void)
+{
+    triage_engine *engine = open_engine();
+    CHECK(engine != NULL);
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_records(engine, FIXTURES "/good") == 2);
+    CHECK(triage_record_count(engine) == 2);
+    CHECK(triage_problem_count(engine) == 0);
+    triage_close(&engine);
+    CHECK(engine == NULL);
+}
+
+static void test_bad_records_reported_and_skipped(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_records(engine, FIXTURES "/good") == 2);
+    CHECK(triage_load_records(engine, FIXTURES "/bad") == 0);
+    size_t loaded, rejected;
+    triage_load_counts(engine, &loaded, &rejected);
+    CHECK(loaded == 2);
+    CHECK(rejected == 7);
+
+    const triage_problem *p = problem_for(engine, "invalid-json.json");
+    CHECK(p != NULL && p->line == 4 && p->column == 16);
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "invalid JSON");
+
+    p = problem_for(engine, "missing-id.json");
+    CHECK(p != NULL && strcmp(p->field, "id") == 0);
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "missing");
+
+    p = problem_for(engine, "missing-regex.json");
+    CHECK(p != NULL && strcmp(p->id, "bad/no-regex") == 0 && strcmp(p->field, "regex") == 0);
+
+    p = problem_for(engine, "broken-regex.json");
+    CHECK(p != NULL && strcmp(p->field, "regex") == 0);
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "missing closing parenthesis at offset 8");
+
+    p = problem_for(engine, "rate-out-of-range.json");
+    CHECK(p != NULL && strcmp(p->field, "workarounds[0].success_rate") == 0);
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "1.5 is outside [0, 1]");
+
+    p = problem_for(engine, "zz-duplicate-id.json");
+    CHECK(p != NULL && strcmp(p->id, "mail/widget-failure") == 0);
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "duplicate id");
+
+    p = problem_for(engine, "invalid-id.json");
+    CHECK_STR_CONTAINS(p ? p->message : NULL, "invalid id \"Bad ID\"");
+    triage_close(&engine);
+}
+
+static void test_match_ranks_specific_record_first(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    triage_load_records(engine, FIXTURES "/good");
+    const char *line = "Dec 4 app[1]: widget frobnication failed for queue 7; gadget stalled";
+    triage_hit hits[4];
+    int n = triage_match(engine, line, strlen(line), hits, 4);
+    CHECK(n == 2);
+    CHECK(n >= 1 && strcmp(hits[0].id, "mail/widget-failure") == 0);
+    CHECK(n >= 2 && hits[0].score > hits[1].score);
+    CHECK(n >= 1 && hits[0].score > 0.0 && hits[0].score <= 1.0);
+    CHECK(n >= 1 && hits[0].line == 1);
+    CHECK(n >= 1 && strncmp(line + hits[0].start, "widget", 6) == 0);
+
+    const char *none = "everything is fine";
+    CHECK(triage_match(engine, none, strlen(none), hits, 4) == 0);
+    triage_close(&engine);
+}
+
+static void test_match_multiline_reports_line(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    triage_load_records(engine, FIXTURES "/good");
+    const char *text = "starting\r\nall good\nwidget frobnication failed for queue 9\nbye";
+    triage_hit hits[4];
+    int n = triage_match(engine, text, strlen(text), hits, 4);
+    CHECK(n == 1);
+    CHECK(n == 1 && hits[0].line == 3);
+    triage_close(&engine);
+}
+
+static void test_reference_record_first_for_relay_line(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_default_records(engine) > 0);
+    const char *line = "Jul 12 07:47:48 mx postfix/smtpd[8738]: NOQUEUE: reject: RCPT from unknown[192.0.2.4]: "
+                       "554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org>";
+    triage_hit hits[8];
+    int n = triage_match(engine, line, strlen(line), hits, 8);
+    CHECK(n >= 1);
+    CHECK(n >= 1 && strcmp(hits[0].id, "communication/smtp-554-5-7-0-relay-denied") == 0);
+    triage_close(&engine);
+}
+
+static void test_diagnose_renders_json(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    triage_load_records(engine, FIXTURES "/good");
+    triage_render_options ro = {.format = "json"};
+    char *out = NULL;
+    const char *line = "widget frobnication failed for queue 12";
+    int n = triage_diagnose(engine, line, strlen(line), &ro, &out, NULL);
+    CHECK(n == 1);
+    CHECK_STR_CONTAINS(out, "\"schema\": \"triage.report/1\"");
+    CHECK_STR_CONTAINS(out, "\"queue\": \"12\"");
+    /* Workarounds come best first: 0.9 before 0.6. */
+    const char *purge = out ? strstr(out, "widgetctl purge") : NULL;
+    const char *grow = out ? strstr(out, "widgetctl grow") : NULL;
+    CHECK(purge != NULL && grow != NULL && purge < grow);
+    triage_free(out);
+
+    ro.format = "no-such-format";
+    CHECK(triage_diagnose(engine, line, strlen(line), &ro, &out, NULL) == -1);
+    CHECK_STR_CONTAINS(triage_last_error(), "unknown format 'no-such-format'");
+    triage_close(&engine);
+}
+
+static void test_missing_path_fails(void)
+{
+    triage_engine *engine = open_engine();
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_records(engine, "/nonexistent/records") == -1);
+    CHECK_STR_CONTAINS(triage_last_error(), "/nonexistent/records");
+    triage_close(&engine);
+    triage_close(&engine); /* closing twice is harmless */
+}
+
+int main(void)
+{
+    test_good_records_load();
+    test_bad_records_reported_and_skipped();
+    test_match_ranks_specific_record_first();
+    test_match_multiline_reports_line();
+    test_reference_record_first_for_relay_line();
+    test_diagnose_renders_json();
+    test_missing_path_fails();
+    return check_summary();
+}
