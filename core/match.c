@@ -37,8 +37,11 @@ struct match_scratch {
     pcre2_jit_stack *jit_stack;
 };
 
+/* DOTALL lets a pattern written for a multi-line message (a Go panic, a
+** race report) match that message whole; on a single log line it changes
+** nothing. */
 static const uint32_t COMPILE_OPTIONS =
-    PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C;
+    PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C;
 
 static pcre2_compile_context *new_compile_context(void)
 {
