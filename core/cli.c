@@ -40,6 +40,8 @@ static const struct option_spec OPTIONS[] = {
     {"--no-site-layers", NULL, ARG_NONE, FIELD(no_site_layers),
      "ignore /etc/triage/site.lua and ~/.config/triage/site.lua"},
     {"--quiet", NULL, ARG_NONE, FIELD(quiet), "no summary lines on stderr"},
+    {"--sample", "FILE", ARG_STRING, FIELD(sample),
+     "check: warn about regexes matching half or more of the lines of this routine log"},
 };
 
 /* Subcommands; the first word of argv picks one, diagnose is the default. */
@@ -301,7 +303,7 @@ int run_check(struct cli *cli)
             triage_close(&engine);
             return TRIAGE_EXIT_ERROR;
         }
-    if (triage_check(engine) < 0) {
+    if (triage_check(engine, cli->sample) < 0) {
         fail("%s", triage_last_error());
         triage_close(&engine);
         return TRIAGE_EXIT_ERROR;

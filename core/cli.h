@@ -24,6 +24,7 @@ struct cli {
     const char *format;
     const char *lang;
     const char *color;
+    const char *sample;
     int top;
     int explain;
     int strict;

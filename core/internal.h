@@ -43,6 +43,8 @@ struct record {
     int nested_schema; /* 1 when read from the public corpus' nested schema */
     char *json;        /* the file's text, validated, decoded again by Lua on demand */
     size_t json_len;
+    char *supplement; /* SLUG.supplement.json text, or NULL */
+    size_t supplement_len;
 
     pcre2_code *code;
     int jit;
@@ -114,6 +116,8 @@ void problem_list_free(struct problem_list *list);
 /* record.c */
 struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems);
 void record_free(struct record *record);
+int record_add_supplement(struct record *record, const char *file, char *text, size_t len,
+                          struct problem_list *problems);
 int id_is_valid(const char *id);
 
 /* match.c */

@@ -89,6 +89,35 @@ static int add_record(struct triage_engine *engine, struct record *record)
     return 0;
 }
 
+#define SUPPLEMENT_SUFFIX ".supplement.json"
+
+static int is_supplement(const char *name)
+{
+    size_t n = strlen(name), k = strlen(SUPPLEMENT_SUFFIX);
+    return n > k && strcmp(name + n - k, SUPPLEMENT_SUFFIX) == 0;
+}
+
+/* Read SLUG.supplement.json next to SLUG.json, if there is one. */
+static void load_supplement(struct triage_engine *engine, struct record *record, const char *path)
+{
+    size_t n = strlen(path);
+    if (n < 5 || is_supplement(path))
+        return;
+    char *supplement = dup_printf("%.*s%s", (int)(n - 5), path, SUPPLEMENT_SUFFIX);
+    if (supplement == NULL || !path_exists(supplement)) {
+        free(supplement);
+        return;
+    }
+    char *text;
+    size_t len;
+    char err[256];
+    if (read_file(supplement, RECORD_MAX_FILE_SIZE, &text, &len, err, sizeof err) != 0)
+        problem_add(&engine->problems, TRIAGE_ERROR, supplement, 0, 0, record->id, "-", "%s", err);
+    else
+        record_add_supplement(record, supplement, text, len, &engine->problems);
+    free(supplement);
+}
+
 static void load_file(struct triage_engine *engine, const char *path)
 {
     char *text;
@@ -100,6 +129,8 @@ static void load_file(struct triage_engine *engine, const char *path)
         return;
     }
     struct record *record = record_from_json(path, text, len, &engine->problems);
+    if (record != NULL)
+        load_supplement(engine, record, path);
     if (record == NULL || add_record(engine, record) != 0) {
         engine->rejected++;
         return;
@@ -139,7 +170,7 @@ static void load_folder(struct triage_engine *engine, const char *path, int dept
         if (child != NULL) {
             if (path_is_dir(child))
                 load_folder(engine, child, depth + 1);
-            else if (ends_with_json(entries[i]->d_name))
+            else if (ends_with_json(entries[i]->d_name) && !is_supplement(entries[i]->d_name))
                 load_file(engine, child);
         }
         free(child);

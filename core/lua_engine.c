@@ -55,13 +55,18 @@ static int core_find(lua_State *L)
     return 1;
 }
 
-/* core.record_json(index) -> text, file: the validated file text, for cjson. */
+/* core.record_json(index) -> text, file, supplement text or nil: the
+** validated file texts, for cjson. */
 static int core_record_json(lua_State *L)
 {
     const struct record *record = check_record(L, 1);
     lua_pushlstring(L, record->json, record->json_len);
     lua_pushstring(L, record->file);
-    return 2;
+    if (record->supplement != NULL)
+        lua_pushlstring(L, record->supplement, record->supplement_len);
+    else
+        lua_pushnil(L);
+    return 3;
 }
 
 /* core.record_info(index) -> {id=, file=, signature=, regex=, confidence=, nested=, jit=} */
@@ -130,7 +135,30 @@ static int core_match(lua_State *L)
     return 1;
 }
 
+/* core.match_all(text) -> list of indices of the records whose regex matches text. */
+static int core_match_all(lua_State *L)
+{
+    struct triage_engine *engine = engine_of(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    struct match_scratch *scratch = scratch_new();
+    if (scratch == NULL)
+        return luaL_error(L, "out of memory creating match scratch");
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (size_t r = 0; r < engine->record_count; r++) {
+        size_t start, end;
+        if (record_match(engine->records[r], scratch, text, len, &start, &end) == MATCH_HIT) {
+            lua_pushinteger(L, (lua_Integer)r + 1);
+            lua_rawseti(L, -2, ++n);
+        }
+    }
+    scratch_free(scratch);
+    return 1;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"match_all", core_match_all},
     {"record_count", core_record_count},
     {"find", core_find},
     {"record_json", core_record_json},
@@ -414,7 +442,7 @@ int triage_load_site(triage_engine *engine, const char *path)
 }
 
 /* Lua's check returns a list of problems {severity=, file=, id=, field=, message=}. */
-int triage_check(triage_engine *engine)
+int triage_check(triage_engine *engine, const char *sample_path)
 {
     if (engine == NULL) {
         set_error("triage_check: engine is required");
@@ -425,7 +453,11 @@ int triage_check(triage_engine *engine)
     int top = lua_gettop(L);
     int rc = -1;
     push_engine_function(L, "check");
-    if (call_engine(L, "check", 0, 1) == 0 && lua_istable(L, -1)) {
+    if (sample_path != NULL)
+        lua_pushstring(L, sample_path);
+    else
+        lua_pushnil(L);
+    if (call_engine(L, "check", 1, 1) == 0 && lua_istable(L, -1)) {
         lua_Integer n = luaL_len(L, -1);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);

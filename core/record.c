@@ -331,6 +331,51 @@ done:
     return record;
 }
 
+/* A supplement (SLUG.supplement.json beside SLUG.json) adds examples and
+** graph edges to a record whose file must stay as published, such as the
+** reference record. Only those two fields are allowed. Takes ownership of
+** text. Returns 0, or -1 with problems added (the record still loads). */
+int record_add_supplement(struct record *record, const char *file, char *text, size_t len,
+                          struct problem_list *problems)
+{
+    struct validation v = {file, record->id, problems, 0};
+    struct json_doc doc;
+    struct json_error jerr;
+    if (json_parse(text, len, &doc, &jerr) != 0) {
+        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, record->id, "-", "invalid JSON: %s",
+                    jerr.message);
+        free(text);
+        return -1;
+    }
+    const struct json_node *root = doc.root;
+    if (root->type != JSON_OBJECT) {
+        report(&v, TRIAGE_ERROR, root, "-", "expected a JSON object, got %s", json_type_name(root->type));
+    } else {
+        for (size_t i = 0; i < root->u.object.count; i++) {
+            const char *key = root->u.object.members[i].key;
+            if (strcmp(key, "examples") != 0 && strcmp(key, "transition_graph") != 0)
+                report(&v, TRIAGE_ERROR, root->u.object.members[i].value, key,
+                       "field \"%s\" cannot be supplemented; only examples and transition_graph can", key);
+        }
+        check_graph(&v, json_get(root, "transition_graph"));
+        const struct json_node *examples = json_get(root, "examples");
+        expect_type(&v, examples, "examples", JSON_OBJECT);
+        if (examples != NULL && examples->type == JSON_OBJECT) {
+            check_string_list(&v, json_get(examples, "match"), "examples.match");
+            check_string_list(&v, json_get(examples, "no_match"), "examples.no_match");
+        }
+    }
+    json_free(&doc);
+    if (v.errors > 0) {
+        free(text);
+        return -1;
+    }
+    free(record->supplement);
+    record->supplement = text;
+    record->supplement_len = len;
+    return 0;
+}
+
 void record_free(struct record *record)
 {
     if (record == NULL)
@@ -343,6 +388,7 @@ void record_free(struct record *record)
         free(record->aliases[i]);
     free(record->aliases);
     free(record->json);
+    free(record->supplement);
     pcre2_code_free(record->code);
     for (uint32_t i = 0; record->group_names != NULL && i <= record->group_count; i++)
         free(record->group_names[i]);

@@ -148,10 +148,13 @@ TRIAGE_API int triage_match(triage_engine *engine, const char *text, size_t len,
 TRIAGE_API int triage_diagnose(triage_engine *engine, const char *text, size_t len,
                                const triage_render_options *options, char **out, size_t *out_len);
 
-/* Check the loaded records beyond loading: examples, graph edges, site
-** shapes. Adds the findings to the problem list; returns the number of
-** errors among all problems, or -1 on failure. */
-TRIAGE_API int triage_check(triage_engine *engine);
+/* Check the loaded records beyond loading: each regex against its own
+** signature and examples, patterns that match the empty string or most
+** routine lines (sample_path: a log of such lines; NULL uses a built-in
+** set), confusable pairs, Chinese lists, graph edges. Adds the findings to
+** the problem list; returns the number of errors among all problems, or -1
+** on failure. */
+TRIAGE_API int triage_check(triage_engine *engine, const char *sample_path);
 
 /* Render record id with the given options ("show"). Returns 0, or -1 when
 ** the id is not loaded. */

@@ -105,12 +105,138 @@ local function add(problems, severity, record, field, message)
   }
 end
 
+-- Share of sample lines a pattern may match before check calls it too broad.
+local BROAD_SHARE = 0.5
+
+local function read_samples(path)
+  local lines = {}
+  local f, err = io.open(path, "rb")
+  if not f then
+    error(string.format("cannot open sample file '%s': %s", path, err), 0)
+  end
+  for line in f:lines() do
+    if #lines >= 20000 then
+      break
+    end
+    if line ~= "" and line:sub(1, 1) ~= "#" then
+      lines[#lines + 1] = line
+    end
+  end
+  f:close()
+  return lines
+end
+
+-- Warn about regexes that match the empty string or most routine lines.
+local function check_broad(problems, samples, sample_name)
+  local hits = {}
+  for _, line in ipairs(samples) do
+    for _, i in ipairs(core.match_all(line)) do
+      hits[i] = (hits[i] or 0) + 1
+    end
+  end
+  for i, record in records.all() do
+    local field = core.record_info(i).nested and "error.regex" or "regex"
+    if core.match(i, "") then
+      add(problems, "warning", record, field, "regex matches the empty string, so it matches every line")
+    elseif #samples > 0 and (hits[i] or 0) >= #samples * BROAD_SHARE then
+      add(problems, "warning", record, field, string.format(
+        "regex matches %d of %d %s lines; anchor it on the message's distinctive text",
+        hits[i], #samples, sample_name))
+    end
+  end
+end
+
+local function listed_as_confused(record, other_id)
+  local graph_t = record.transition_graph or {}
+  for _, edge in ipairs(graph_t.frequently_confused_with or {}) do
+    local id = type(edge) == "table" and edge.error_id or edge
+    if id == other_id then
+      return true
+    end
+  end
+  return false
+end
+
+-- Texts that stand for a record: its signature and its match examples.
+local function own_texts(record)
+  local texts = { record.signature }
+  if type(record.examples) == "table" then
+    for _, line in ipairs(record.examples.match or {}) do
+      texts[#texts + 1] = line
+    end
+  end
+  return texts
+end
+
+-- Two records whose regexes each match the other's texts need a
+-- frequently_confused_with entry telling them apart.
+local function check_confusions(problems)
+  local matched_by = {}
+  for i, record in records.all() do
+    local set = {}
+    for _, text in ipairs(own_texts(record)) do
+      for _, j in ipairs(core.match_all(text)) do
+        if j ~= i then
+          set[j] = true
+        end
+      end
+    end
+    matched_by[i] = set
+  end
+  for i, record in records.all() do
+    for j in pairs(matched_by[i]) do
+      if j > i and matched_by[j][i] then
+        local other = records.get(j)
+        if not listed_as_confused(record, other.id) and not listed_as_confused(other, record.id) then
+          add(problems, "warning", record, "transition_graph.frequently_confused_with", string.format(
+            "regexes of '%s' and '%s' match each other's examples; list each under frequently_confused_with with the distinction",
+            record.id, other.id))
+        end
+      end
+    end
+  end
+end
+
+-- A curated record (native schema) should carry what an operator needs.
+local function check_completeness(problems, i, record)
+  if core.record_info(i).nested then
+    return
+  end
+  local function missing(field, what)
+    add(problems, "warning", record, field, "missing: " .. what)
+  end
+  if type(record.signature_zh) ~= "string" or record.signature_zh == "" then
+    missing("signature_zh", "Chinese signature")
+  end
+  if type(record.root_cause_zh) ~= "string" or record.root_cause_zh == "" then
+    missing("root_cause_zh", "Chinese root cause")
+  end
+  if type(record.workarounds_zh) ~= "table" or #record.workarounds_zh == 0 then
+    missing("workarounds_zh", "Chinese workarounds")
+  end
+  if type(record.examples) ~= "table" or #(record.examples.match or {}) == 0 then
+    missing("examples.match", "example lines that the regex must match")
+  end
+  local g = record.transition_graph or {}
+  if #(g.leads_to or {}) + #(g.preceded_by or {}) + #(g.frequently_confused_with or {}) == 0 then
+    missing("transition_graph", "at least one edge to a related record")
+  end
+end
+
 -- Check what loading cannot: a regex against its own signature and examples,
--- Chinese lists against English ones, and graph edges.
-function M.check()
+-- Chinese lists against English ones, graph edges, too broad patterns and
+-- confusable pairs. sample_path, when given, is a log of routine lines.
+function M.check(sample_path)
   local problems = {}
   local ids = {}
+  local samples, sample_name = require("triage.routine"), "built-in routine"
+  if sample_path then
+    samples, sample_name = read_samples(sample_path), "'" .. sample_path .. "'"
+  end
+  check_broad(problems, samples, sample_name)
+  check_confusions(problems)
   for i, record in records.all() do
+    check_completeness(problems, i, record)
     ids[#ids + 1] = record.id
     local field = core.record_info(i).nested and "error.regex" or "regex"
     if not core.match(i, record.signature) then
@@ -139,7 +265,7 @@ function M.check()
   end
   for _, p in ipairs(report.graph:problems(ids)) do
     local record = records.by_id(p.id)
-    add(problems, "warning", record or { id = p.id }, p.field, p.message)
+    add(problems, p.severity or "warning", record or { id = p.id }, p.field, p.message)
   end
   return problems
 end

@@ -70,18 +70,46 @@ function M.normalize(t)
   return native
 end
 
+-- Add a supplement's examples and graph edges to a record (see
+-- record_add_supplement in record.c for why supplements exist).
+local function supplement(record, extra)
+  if type(extra.examples) == "table" then
+    record.examples = record.examples or {}
+    for _, kind in ipairs({ "match", "no_match" }) do
+      local list = record.examples[kind] or {}
+      for _, line in ipairs(extra.examples[kind] or {}) do
+        list[#list + 1] = line
+      end
+      record.examples[kind] = list
+    end
+  end
+  if type(extra.transition_graph) == "table" then
+    record.transition_graph = record.transition_graph or {}
+    for kind, edges in pairs(extra.transition_graph) do
+      local list = record.transition_graph[kind] or {}
+      for _, edge in ipairs(edges) do
+        list[#list + 1] = edge
+      end
+      record.transition_graph[kind] = list
+    end
+  end
+end
+
 -- Return the record at 1-based index i as a native table (cached).
 function M.get(i)
   local record = cache[i]
   if record then
     return record
   end
-  local text, file = core.record_json(i)
+  local text, file, extra = core.record_json(i)
   local ok, decoded = pcall(cjson.decode, text)
   if not ok then
     error(string.format("%s: cannot decode a record that loaded: %s", file, decoded))
   end
   record = M.normalize(strip_null(decoded))
+  if extra then
+    supplement(record, strip_null(cjson.decode(extra)))
+  end
   record.file = record.file or file
   cache[i] = record
   return record

@@ -43,8 +43,11 @@ local function rank_workarounds(workarounds, zh)
   local ranked, ranked_zh = {}, {}
   for i, k in ipairs(order) do
     ranked[i] = copy(workarounds[k])
-    if type(zh) == "table" and zh[k] ~= nil then
+    -- Without a translation the English action stands in, so the list has no gaps.
+    if type(zh) == "table" and type(zh[k]) == "string" and zh[k] ~= "" then
       ranked_zh[i] = zh[k]
+    else
+      ranked_zh[i] = ranked[i].action
     end
   end
   return list(ranked), list(ranked_zh)
@@ -119,7 +122,7 @@ end
 
 -- Build the report for ranked hits on text. effective_site may be nil.
 function M.build(hits, text, options, effective_site)
-  local diagnoses = {}
+  local diagnoses, warnings = {}, {}
   local top = options.top or 0
   local min_score = options.min_score or 0
   for _, hit in ipairs(hits) do
@@ -129,16 +132,24 @@ function M.build(hits, text, options, effective_site)
     if hit.score >= min_score then
       local d = M.diagnosis(hit, records.get(hit.index), options)
       if effective_site then
-        d = site.apply(d, effective_site)
+        local site_warnings
+        d, site_warnings = site.apply(d, effective_site)
+        for _, w in ipairs(site_warnings or {}) do
+          warnings[#warnings + 1] = w
+        end
       end
       diagnoses[#diagnoses + 1] = d
     end
   end
-  return {
+  local rep = {
     schema = M.SCHEMA,
     input = { text = text, lines = count_lines(text), source = options.source },
     diagnoses = list(diagnoses),
   }
+  if #warnings > 0 then
+    rep.warnings = list(warnings)
+  end
+  return rep
 end
 
 return M
