@@ -199,6 +199,34 @@ function TestCheck.test_json_format()
   end
 end
 
+function TestCheck.test_public_corpus_loads_with_self_mismatch_warnings()
+  local out, err, status = run({ "check", "--quiet", "--format", "json", SHARED .. "/corpora/deadends/canons" })
+  lu.assertEquals(status, 0, err)
+  local result = cjson.decode(out)
+  lu.assertEquals(result.records, 2522)
+  lu.assertEquals(#result.errors, 0)
+  local self_mismatches = 0
+  for _, w in ipairs(result.warnings) do
+    if w.message:find("does not match its own signature", 1, true) then
+      self_mismatches = self_mismatches + 1
+    end
+  end
+  lu.assertEquals(self_mismatches, 208)
+end
+
+function TestCheck.test_broad_regex_warned()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir .. "/x")
+  local f = assert(io.open(dir .. "/x/broad.json", "w"))
+  f:write('{"id": "x/broad", "signature": "error", "regex": "e"}')
+  f:close()
+  local _, err, status = run({ "check", "--strict", dir })
+  os.execute("rm -rf " .. dir)
+  lu.assertEquals(status, 2)
+  lu.assertStrContains(err, "x/broad: regex: warning: regex matches")
+end
+
 TestShow = {}
 
 function TestShow.test_show_reference()
