@@ -1,0 +1,73 @@
+-- Scan summaries: turn the document that the C scanner writes at the end
+-- of `triage scan` into the report the scan formatters print. Runs once
+-- per scan, never per line.
+--
+-- The report is the scanner's document (schema "triage.scan/1") with, per
+-- finding, the record's signature, domain and category, and, per observed
+-- transition, whether the records' transition graphs know the edge.
+local core = require "triage.core"
+local json = require "triage.json"
+local records = require "triage.record"
+
+local M = {}
+
+M.SCHEMA = "triage.scan/1"
+
+
+-- Return true when the graph has the edge from -> to: from leads to to, or
+-- to is preceded by from.
+local function known_edge(graph, from, to)
+  local a, b = records.by_id(from), records.by_id(to)
+  for _, edge in ipairs(a and graph:edges(a, "leads_to") or {}) do
+    if edge.id == to then
+      return true
+    end
+  end
+  for _, edge in ipairs(b and graph:edges(b, "preceded_by") or {}) do
+    if edge.id == from then
+      return true
+    end
+  end
+  return false
+end
+
+
+local function describe(finding)
+  local i = core.find(finding.id)
+  local record = i and records.get(i)
+  if not record then
+    return
+  end
+  finding.signature = record.signature
+  finding.signature_zh = record.signature_zh
+  finding.domain = record.domain
+  finding.category = record.category
+  if type(finding.captures) == "table" then
+    for _, values in pairs(finding.captures) do
+      json.array(values)
+    end
+  end
+end
+
+
+-- Build the report from the scanner's JSON text; graph is a
+-- triage.graph over the loaded records.
+function M.build(text, graph)
+  local ok, doc = pcall(json.decode, text)
+  if not ok or type(doc) ~= "table" or doc.schema ~= M.SCHEMA then
+    error("scan: the scanner's summary is not a " .. M.SCHEMA .. " document: " .. tostring(doc), 0)
+  end
+  json.array(doc.files)
+  json.array(doc.findings)
+  json.array(doc.observed)
+  for _, finding in ipairs(doc.findings) do
+    describe(finding)
+  end
+  for _, pair in ipairs(doc.observed) do
+    pair.known = known_edge(graph, pair.from, pair.to)
+  end
+  return doc
+end
+
+
+return M
