@@ -22,6 +22,11 @@
 -- Record keys are ids or globs: "*" and "?" match within one id segment
 -- (no "/"), "**" matches across segments.
 --
+-- A site file may also list folders of remediation rules:
+--   rules = { "rules.d", "/srv/triage/rules" }
+-- Relative folders are taken from the site file's own folder. The module
+-- comment of triage.rules says how rules from several folders combine.
+--
 -- This module neither loads nor sandboxes site files; the engine does that
 -- and passes the returned tables to merge().
 local json = require "triage.json"
@@ -30,7 +35,7 @@ local M = {}
 
 local N = "triage.site"
 
-local TOP_FIELDS = { vars = true, substitute = true, records = true }
+local TOP_FIELDS = { vars = true, substitute = true, records = true, rules = true }
 local OVERRIDE_FIELDS = {
   workarounds = true, dead_ends = true, notes = true, runbook = true,
   confidence = true,
@@ -51,6 +56,9 @@ local ENTRY_FIELDS = {
 }
 
 local VAR_NAME = "^[%w_][%w_.%-]*$"
+
+-- Widest row of show() that the file comments are aligned after.
+local SHOW_ALIGN_MAX = 100
 
 
 -- ==== helpers ============================================================
@@ -269,6 +277,18 @@ local function check_vars(vars, report)
 end
 
 
+local function check_rule_folders(folders, report)
+  for _, key in ipairs(sorted_keys(folders)) do
+    local v, at = folders[key], "rules" .. lua_key(key)
+    if math.type(key) ~= "integer" or key < 1 or key > #folders then
+      report(at, "expected a list of folders")
+    elseif type(v) ~= "string" or v == "" then
+      report(at, "expected a folder path, got " .. (v == "" and "an empty string" or type(v)))
+    end
+  end
+end
+
+
 local function check_substitute(substitute, report)
   for _, key in ipairs(sorted_keys(substitute)) do
     local v, at = substitute[key], "substitute" .. lua_key(key)
@@ -299,13 +319,15 @@ function M.validate(t, file)
   for _, key in ipairs(sorted_keys(t)) do
     local v = t[key]
     if not TOP_FIELDS[key] then
-      report(tostring(key), "unknown key (expected vars, substitute or records)")
+      report(tostring(key), "unknown key (expected vars, substitute, records or rules)")
     elseif type(v) ~= "table" then
       report(key, "expected a table, got " .. type(v))
     elseif key == "vars" then
       check_vars(v, report)
     elseif key == "substitute" then
       check_substitute(v, report)
+    elseif key == "rules" then
+      check_rule_folders(v, report)
     else
       for _, id in ipairs(sorted_keys(v)) do
         if type(id) ~= "string" or id == "" then
@@ -383,16 +405,27 @@ local function add_origin(origin, key, file)
 end
 
 
+-- A rule folder of a site file, relative to the file's own folder.
+local function rule_folder(dir, file)
+  if dir:sub(1, 1) == "/" then
+    return dir
+  end
+  local base = file:match("^(.*)/[^/]*$") or "."
+  return base .. "/" .. dir
+end
+
+
 -- Merge site layers, given in order of increasing precedence as
 -- { {file=, table=}, ... } (installed defaults, /etc/triage/site.lua, the
 -- user's file, then each --site). A later layer wins per variable, per
 -- substitute key and per override field; add, drop and notes lists are
 -- concatenated. Layers without a table are skipped. Returns the effective
--- site { vars=, substitute=, records=, origin= }, where origin maps
--- "vars.NAME", "substitute.KEY" and "records.ID" to the file that set the
--- entry (several files joined by ", " for merged record overrides).
+-- site { vars=, substitute=, records=, rule_dirs=, origin= }, where origin
+-- maps "vars.NAME", "substitute.KEY" and "records.ID" to the file that set
+-- the entry (several files joined by ", " for merged record overrides),
+-- and rule_dirs lists { dir=, file= } in layer order.
 function M.merge(layers)
-  local site = { vars = {}, substitute = {}, records = {}, origin = {} }
+  local site = { vars = {}, substitute = {}, records = {}, rule_dirs = {}, origin = {} }
   for _, layer in ipairs(layers or {}) do
     local t, file = layer.table, layer.file or "site"
     if type(t) == "table" then
@@ -409,6 +442,11 @@ function M.merge(layers)
           site.records[id] = site.records[id] or {}
           merge_override(site.records[id], override)
           add_origin(site.origin, "records." .. id, file)
+        end
+      end
+      for _, dir in ipairs(table_or_empty(t.rules)) do
+        if type(dir) == "string" and dir ~= "" then
+          site.rule_dirs[#site.rule_dirs + 1] = { dir = rule_folder(dir, file), file = file }
         end
       end
     end
@@ -908,8 +946,9 @@ end
 
 
 -- Return the effective site as a list of lines, one per variable,
--- substitution and record override, each followed by the file that set
--- it: vars first, then substitute, then records, each sorted by key.
+-- substitution, record override and rule folder, each followed by the
+-- file that set it. Vars come first, then substitute, then records, each
+-- sorted by key, then the rule folders in the order they are searched.
 function M.show(site)
   local rows = {}
   for _, section in ipairs({ "vars", "substitute", "records" }) do
@@ -920,14 +959,22 @@ function M.show(site)
       }
     end
   end
+  for i, entry in ipairs(site.rule_dirs or {}) do
+    rows[#rows + 1] = { text = string.format("rules[%d] = %s", i, lua_literal(entry.dir)), file = entry.file }
+  end
 
+  -- Comments line up after the longest row, but a row longer than
+  -- SHOW_ALIGN_MAX does not push every comment that far right.
   local width = 0
   for _, row in ipairs(rows) do
-    width = math.max(width, utf8.len(row.text) or #row.text)
+    local len = utf8.len(row.text) or #row.text
+    if len <= SHOW_ALIGN_MAX then
+      width = math.max(width, len)
+    end
   end
   local lines = {}
   for i, row in ipairs(rows) do
-    local pad = width - (utf8.len(row.text) or #row.text)
+    local pad = math.max(0, width - (utf8.len(row.text) or #row.text))
     lines[i] = row.text .. string.rep(" ", pad + 4) .. "# " .. row.file
   end
   return lines

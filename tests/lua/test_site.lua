@@ -66,7 +66,7 @@ end
 function TestSiteValidate:test_problems()
   local cases = {
     { "not a table", "F: expected the chunk to return a table, got string", "chunk result" },
-    { { varz = {} }, "F: varz: unknown key (expected vars, substitute or records)", "top-level typo" },
+    { { varz = {} }, "F: varz: unknown key (expected vars, substitute, records or rules)", "top-level typo" },
     { { vars = "x" }, "F: vars: expected a table, got string", "vars not a table" },
     { { vars = { x = {} } }, "F: vars.x: expected string or number, got table", "var value" },
     { { vars = { ["bad name"] = "v" } }, 'F: vars["bad name"]: invalid variable name', "var name" },
@@ -429,8 +429,58 @@ function TestSiteShow:test_show_lines()
   }, "sorted per section, comments aligned, origin named")
 end
 
+function TestSiteShow:test_show_long_row_keeps_alignment()
+  local long = string.rep("x", 120)
+  local effective = site.merge({
+    { file = "a.lua", table = { vars = { short = "v", long = long } } },
+  })
+  local lines = site.show(effective)
+  lu.assertEquals(lines[1], 'vars.long = "' .. long .. '"    # a.lua', "a long row gets four spaces")
+  lu.assertEquals(lines[2], 'vars.short = "v"    # a.lua', "short rows align among themselves")
+end
+
 function TestSiteShow:test_show_empty()
   lu.assertEquals(site.show(site.merge({})), {}, "no lines for an empty site")
+end
+
+
+TestSiteRules = {}
+
+function TestSiteRules:test_rule_folders_validated()
+  local cases = {
+    { { rules = "rules.d" }, "F: rules: expected a table, got string", "not a list" },
+    { { rules = { 3 } }, "F: rules[1]: expected a folder path, got number", "folder type" },
+    { { rules = { "" } }, "F: rules[1]: expected a folder path, got an empty string", "empty folder" },
+    { { rules = { x = "a" } }, "F: rules.x: expected a list of folders", "named key" },
+  }
+  for _, case in ipairs(cases) do
+    local problems = site.validate(case[1], "F")
+    lu.assertEquals(#problems, 1, case[3] .. ": " .. table.concat(problems, " | "))
+    lu.assertStrContains(problems[1] or "", case[2], false, case[3])
+  end
+  lu.assertEquals(site.validate({ rules = { "rules.d", "/srv/rules" } }, "F"), {}, "a valid list")
+end
+
+function TestSiteRules:test_rule_folders_merge_in_layer_order()
+  local effective = site.merge({
+    { file = "/etc/triage/site.lua", table = { rules = { "rules.d" } } },
+    { file = "site.lua", table = { rules = { "/srv/rules", "mine" } } },
+  })
+  lu.assertEquals(effective.rule_dirs, {
+    { dir = "/etc/triage/rules.d", file = "/etc/triage/site.lua" },
+    { dir = "/srv/rules", file = "site.lua" },
+    { dir = "./mine", file = "site.lua" },
+  }, "relative folders are taken from the site file's folder")
+end
+
+function TestSiteRules:test_show_lists_rule_folders()
+  local effective = site.merge({
+    { file = "/etc/triage/site.lua", table = { vars = { a = "b" }, rules = { "/srv/rules" } } },
+  })
+  local lines = site.show(effective)
+  lu.assertEquals(#lines, 2)
+  lu.assertStrContains(lines[2], 'rules[1] = "/srv/rules"')
+  lu.assertStrContains(lines[2], "# /etc/triage/site.lua")
 end
 
 os.exit(lu.LuaUnit.run())
