@@ -1,34 +1,60 @@
 /*
 ** Ranking: order the hits of one input so the most specific record comes first.
 **
-** Owns: tokenisation, corpus token statistics (idf), the score formula and
-** the tie-break. One ranker serves diagnose, scan and the library.
-** Depends on: match.c for which pattern alternative hit.
+** Owns: tokenisation, corpus token statistics (idf), the regex branches and
+** signature patterns of each record, the score formula, the tie-break,
+** line errorness for multi-line input and the fuzzy guesses. One ranker
+** serves diagnose, scan and the library.
+** Depends on: PCRE2 for branches and signature patterns.
 **
-** A hit's score is a weighted sum of four parts in [0, 1]:
-**   literal     how much literal text the alternative that hit carries, so a
-**               bare "503" cannot outrank a 40-character specific pattern;
+** A hit's score is MATCH_FLOOR + (1 - MATCH_FLOOR) * (weighted sum of four
+** parts in [0, 1]):
+**   literal     how much literal text the regex branch that hit carries, so
+**               a bare "503" cannot outrank a 40-character specific pattern;
 **   coverage    the share of the line that the hit spans;
-**   similarity  idf-weighted share of the signature's (or an alias')
-**               tokens found in the line: rare words count more;
+**   similarity  the idf-weighted token similarity of the line to the
+**               signature or the closest alias (rare words count more), with
+**               a share for quoting the signature;
 **   confidence  the record's own confidence.
+** In an input of several lines, each hit is then weighed by how much its
+** line looks like an error (rank_weigh_line).
 */
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
+/* Weights of the parts, chosen on the ranking benchmark (bench/ranking):
+** token similarity decides most, literal text breaks its ties. */
 static const double WEIGHTS[TRIAGE_SCORE_PARTS] = {
-    [TRIAGE_PART_LITERAL] = 0.35,
-    [TRIAGE_PART_COVERAGE] = 0.10,
-    [TRIAGE_PART_SIMILARITY] = 0.40,
-    [TRIAGE_PART_CONFIDENCE] = 0.15,
+    [TRIAGE_PART_LITERAL] = 0.25,
+    [TRIAGE_PART_COVERAGE] = 0.05,
+    [TRIAGE_PART_SIMILARITY] = 0.65,
+    [TRIAGE_PART_CONFIDENCE] = 0.05,
 };
 
 /* Literal characters at which the literal part reaches 1 - 1/e. */
 #define LITERAL_SCALE 16.0
 #define MAX_LINE_TOKENS 1024
+/* Every match scores at least MATCH_FLOOR before line weighting, and a hit
+** on a line that names no error keeps at least LINE_WEIGHT_FLOOR of its
+** score in a multi-line input, so a guess, which scores below the product,
+** can never outrank a match. */
+#define MATCH_FLOOR 0.2
+#define LINE_WEIGHT_FLOOR 0.6
+/* Weight of a word inside a quoted name, relative to the same word outside. */
+#define QUOTED_WEIGHT 0.3
+/* Share of the similarity part earned by quoting the signature verbatim,
+** and the part of that share earned with other variable parts. */
+#define VERBATIM_SHARE 0.1
+#define PATTERN_VERBATIM 0.7
+/* Guesses: at most this many, each at least this similar to the input. */
+#define GUESS_MAX 3
+#define GUESS_THRESHOLD 0.3
 
 /* {==== literal text of a pattern */
 
@@ -231,46 +257,151 @@ static int is_token_byte(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
+static size_t sort_unique(uint64_t *tokens, size_t n)
+{
+    qsort(tokens, n, sizeof *tokens, cmp_u64);
+    size_t u = 0;
+    for (size_t k = 0; k < n; k++)
+        if (u == 0 || tokens[u - 1] != tokens[k])
+            tokens[u++] = tokens[k];
+    return u;
+}
+
+/* Length of a quoted name at text[i] (quote marks included), or 0. A name
+** has no whitespace, so a quoted sentence, or a whole JSON log message,
+** keeps its words. */
+static size_t quoted_name(const char *text, size_t len, size_t i)
+{
+    char quote = text[i];
+    if (quote != '\'' && quote != '"' && quote != '`')
+        return 0;
+    if (i > 0 && is_token_byte((unsigned char)text[i - 1]))
+        return 0; /* an apostrophe inside a word such as "can't" */
+    for (size_t k = i + 1; k < len && k < i + 80; k++) {
+        if (text[k] == quote)
+            return k > i + 1 ? k - i + 1 : 0;
+        if (is_space((unsigned char)text[k]))
+            return 0;
+    }
+    return 0;
+}
+
+/* Length of a path, URL, e-mail or IPv4/IPv6-like address starting at
+** text[i], or 0: a run without whitespace that contains at least two '/' or
+** '\', an '@' followed by a '.', or three ':' or '.' between digits. */
+static size_t path_like(const char *text, size_t len, size_t i)
+{
+    if (i > 0 && !is_space((unsigned char)text[i - 1]) && text[i - 1] != '(' && text[i - 1] != '=' &&
+        text[i - 1] != '[' && text[i - 1] != '<')
+        return 0;
+    size_t k = i, slashes = 0, digit_dots = 0;
+    int at = 0, mail = 0;
+    while (k < len && !is_space((unsigned char)text[k]) && text[k] != '\'' && text[k] != '"' && text[k] != ',' &&
+           text[k] != ')' && text[k] != '>') {
+        if (text[k] == '@')
+            at = 1;
+        else if (text[k] == '.' && at)
+            mail = 1;
+        if (text[k] == '/' || text[k] == '\\')
+            slashes++;
+        else if ((text[k] == '.' || text[k] == ':') && k > i && text[k - 1] >= '0' && text[k - 1] <= '9')
+            digit_dots++;
+        k++;
+    }
+    return slashes >= 2 || digit_dots >= 3 || mail ? k - i : 0;
+}
+
+/* A token that names an instance rather than the problem: a long number,
+** or a hex id. */
+static int is_variable_word(const char *word, size_t w, int digits)
+{
+    if (digits)
+        return w >= 4;
+    if (w >= 6) {
+        int hex_digit = 0;
+        for (size_t k = 0; k < w; k++) {
+            char c = word[k];
+            if (c >= '0' && c <= '9')
+                hex_digit = 1;
+            else if (!(c >= 'a' && c <= 'f'))
+                return 0;
+        }
+        return hex_digit;
+    }
+    return w >= 3 && word[0] == '0' && word[1] == 'x';
+}
+
+/* Hash the word at text[*i] into out[*n] (unless it is a single letter or
+** a variable word) and move *i past it. quoted is 2 for a word inside a
+** quoted name, else 0; it becomes bit 1 of the hash, as bit 0 marks an
+** all-digit word. */
+static void add_word(const char *text, size_t len, size_t *i, uint64_t *out, size_t *n, uint64_t quoted)
+{
+    int digits = 1;
+    char word[64];
+    size_t w = 0;
+    while (*i < len && is_token_byte((unsigned char)text[*i])) {
+        unsigned char c = (unsigned char)text[*i];
+        if (c < '0' || c > '9')
+            digits = 0;
+        if (w < sizeof word)
+            word[w++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        (*i)++;
+    }
+    if ((w < 2 && !digits) || is_variable_word(word, w, digits))
+        return; /* single letters carry no meaning, variable words are wildcards */
+    uint64_t h = hash_bytes(word, w);
+    out[(*n)++] = (h & ~3ull) | quoted | (uint64_t)digits;
+}
+
 /* Hash the lowercase alphanumeric runs of text into out, sorted and unique.
-** The low bit of a hash marks an all-digit token, which weighs less. */
+** Paths, addresses, long numbers and hex ids are skipped on both sides, so
+** they act as wildcards. Words inside a quoted name are kept apart from the
+** same words outside quotes and weigh little (see idf), because a quoted
+** name is usually an instance, yet 'NoneType' still tells two records
+** apart. The low bit of a hash marks an all-digit word, which weighs less. */
 size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max)
 {
     size_t n = 0;
     size_t i = 0;
     while (i < len && n < max) {
-        while (i < len && !is_token_byte((unsigned char)text[i]))
-            i++;
-        size_t begin = i;
-        int digits = 1;
-        char word[64];
-        size_t w = 0;
-        while (i < len && is_token_byte((unsigned char)text[i])) {
-            unsigned char c = (unsigned char)text[i];
-            if (c < '0' || c > '9')
-                digits = 0;
-            if (w < sizeof word)
-                word[w++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            i++;
+        unsigned char c = (unsigned char)text[i];
+        if (!is_token_byte(c)) {
+            size_t quoted = quoted_name(text, len, i);
+            if (quoted > 0) {
+                size_t k = i + 1, end = i + quoted - 1;
+                while (k < end && n < max) {
+                    if (is_token_byte((unsigned char)text[k]))
+                        add_word(text, end, &k, out, &n, 2);
+                    else
+                        k++;
+                }
+                i += quoted;
+                continue;
+            }
+            size_t skip = c == '/' || c == '\\' || c == '.' ? path_like(text, len, i) : 0;
+            i += skip > 0 ? skip : 1;
+            continue;
         }
-        if (i == begin)
-            break;
-        if (w < 2 && !digits)
-            continue; /* single letters say nothing */
-        uint64_t h = hash_bytes(word, w);
-        out[n++] = (h & ~1ull) | (uint64_t)digits;
+        size_t skip = path_like(text, len, i);
+        if (skip > 0) {
+            i += skip;
+            continue;
+        }
+        add_word(text, len, &i, out, &n, 0);
     }
-    qsort(out, n, sizeof *out, cmp_u64);
-    size_t u = 0;
-    for (size_t k = 0; k < n; k++)
-        if (u == 0 || out[u - 1] != out[k])
-            out[u++] = out[k];
-    return u;
+    return sort_unique(out, n);
 }
 
 static size_t df_slot(const struct triage_engine *engine, uint64_t key)
@@ -282,87 +413,25 @@ static size_t df_slot(const struct triage_engine *engine, uint64_t key)
     return i;
 }
 
+static uint32_t document_frequency(const struct triage_engine *engine, uint64_t token)
+{
+    if (engine->df_cap == 0)
+        return 0;
+    size_t slot = df_slot(engine, token | 2); /* never 0, which marks a free slot */
+    return engine->df_keys[slot] != 0 ? engine->df_counts[slot] : 0;
+}
+
+/* Inverse document frequency of a token over the loaded records'
+** signatures and aliases: a word in every record weighs 1, a word in none
+** log(N + 1) + 1. Numbers weigh half. */
 static double idf(const struct triage_engine *engine, uint64_t token)
 {
     double n = (double)engine->record_count;
-    uint32_t df = 0;
-    if (engine->df_cap > 0) {
-        size_t slot = df_slot(engine, token | 2); /* never 0, which marks a free slot */
-        df = engine->df_keys[slot] != 0 ? engine->df_counts[slot] : 0;
-    }
+    uint32_t df = document_frequency(engine, token);
     double weight = log((n + 1.0) / ((double)df + 1.0)) + 1.0;
+    if (token & 2)
+        weight *= QUOTED_WEIGHT;
     return (token & 1) ? weight * 0.5 : weight;
-}
-
-static int record_tokens(struct record *record)
-{
-    size_t cap = 256;
-    uint64_t *all = malloc(cap * sizeof *all);
-    if (all == NULL)
-        return -1;
-    size_t n = tokenize(record->signature, strlen(record->signature), all, cap);
-    for (size_t a = 0; a < record->alias_count && n < cap; a++)
-        n += tokenize(record->aliases[a], strlen(record->aliases[a]), all + n, cap - n);
-    qsort(all, n, sizeof *all, cmp_u64);
-    size_t u = 0;
-    for (size_t k = 0; k < n; k++)
-        if (u == 0 || all[u - 1] != all[k])
-            all[u++] = all[k];
-    free(record->tokens);
-    record->tokens = all;
-    record->token_count = u;
-    return 0;
-}
-
-/* Build token statistics for the loaded records. Called once after loading,
-** before matching; repeated loads rebuild them. */
-int rank_prepare(struct triage_engine *engine)
-{
-    size_t cap = 1024;
-    while (cap < engine->record_count * 64)
-        cap *= 2;
-    free(engine->df_keys);
-    free(engine->df_counts);
-    engine->df_keys = calloc(cap, sizeof *engine->df_keys);
-    engine->df_counts = calloc(cap, sizeof *engine->df_counts);
-    engine->df_cap = cap;
-    if (engine->df_keys == NULL || engine->df_counts == NULL) {
-        engine->df_cap = 0;
-        return -1;
-    }
-    size_t used = 0;
-    for (size_t r = 0; r < engine->record_count; r++) {
-        struct record *record = engine->records[r];
-        if (record_tokens(record) != 0)
-            return -1;
-        for (size_t k = 0; k < record->token_count && used < cap / 2; k++) {
-            size_t slot = df_slot(engine, record->tokens[k] | 2);
-            if (engine->df_keys[slot] == 0) {
-                engine->df_keys[slot] = record->tokens[k] | 2;
-                used++;
-            }
-            engine->df_counts[slot]++;
-        }
-    }
-    for (size_t r = 0; r < engine->record_count; r++) {
-        struct record *record = engine->records[r];
-        record->token_weight = 0;
-        for (size_t k = 0; k < record->token_count; k++)
-            record->token_weight += idf(engine, record->tokens[k]);
-    }
-    return 0;
-}
-
-/* }==== */
-
-static size_t trimmed_length(const char *line, size_t len)
-{
-    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
-        len--;
-    size_t lead = 0;
-    while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
-        lead++;
-    return len - lead;
 }
 
 static int contains(const uint64_t *sorted, size_t n, uint64_t key)
@@ -380,39 +449,652 @@ static int contains(const uint64_t *sorted, size_t n, uint64_t key)
     return 0;
 }
 
-/* Fill hit->parts and hit->score for a hit of record on line. hit->start
-** and hit->end are offsets within the line here. */
+/* }==== */
+
+/* {==== per-record ranking data */
+
+/* Patterns are compiled with the options of match.c so a branch matches
+** exactly what it matches inside the whole regex. */
+/* USE_OFFSET_LIMIT lets pattern_match() bound the time of a branch, which
+** comes from an untrusted record as the whole regex does. */
+static const uint32_t BRANCH_OPTIONS =
+    PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_USE_OFFSET_LIMIT;
+
+#define MAX_BRANCHES 64
+#define MAX_TEXT_TOKENS 256
+
+struct branch {
+    char *pattern;
+    pcre2_code *code;    /* NULL when the branch does not compile alone */
+    struct lazy_jit jit; /* code JIT-compiled once used often (match.c) */
+    double literal;
+};
+
+struct token_set {
+    uint64_t *tokens;
+    size_t count;
+    double weight; /* sum of the idf of the tokens */
+};
+
+struct rank_record {
+    struct branch *branches;
+    size_t branch_count;
+    struct branch signature; /* the signature as a pattern; code NULL when too short to say much */
+    int signature_may_hit;   /* the signature pattern counts as a hit where the regex misses */
+    struct token_set *texts; /* the signature, then each alias */
+    size_t text_count;
+    double norm; /* Euclidean norm of the idf vector of all texts, for guesses */
+};
+
+/* Index of the ')' that closes the group opening at pattern[open], or len. */
+size_t pattern_group_end(const char *pattern, size_t len, size_t open)
+{
+    int depth = 0, in_class = 0;
+    for (size_t i = open; i < len; i++) {
+        char c = pattern[i];
+        if (c == '\\') {
+            if (i + 1 < len && pattern[i + 1] == 'Q') {
+                const char *e = strstr(pattern + i, "\\E");
+                i = e != NULL && (size_t)(e - pattern) < len ? (size_t)(e - pattern) + 1 : len;
+            } else {
+                i++;
+            }
+        } else if (in_class) {
+            in_class = c != ']';
+        } else if (c == '[') {
+            in_class = 1;
+            if (i + 1 < len && pattern[i + 1] == '^')
+                i++;
+            if (i + 1 < len && pattern[i + 1] == ']')
+                i++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && --depth == 0) {
+            return i;
+        }
+    }
+    return len;
+}
+
+/* Length of the opening of a plain group at pattern[0]: "(" "(?:" "(?<name>"
+** "(?P<name>" or "(?'name'", or 0 for lookarounds and other constructs. */
+static size_t group_opening(const char *pattern, size_t len)
+{
+    if (len < 2 || pattern[0] != '(')
+        return 0;
+    if (pattern[1] != '?')
+        return 1;
+    if (len > 2 && pattern[2] == ':')
+        return 3;
+    size_t k = 2;
+    if (k < len && pattern[k] == 'P')
+        k++;
+    if (k < len && (pattern[k] == '<' || pattern[k] == '\'') && k + 1 < len && pattern[k + 1] != '=' &&
+        pattern[k + 1] != '!') {
+        char close = pattern[k] == '<' ? '>' : '\'';
+        while (k < len && pattern[k] != close)
+            k++;
+        return k < len ? k + 1 : 0;
+    }
+    return 0;
+}
+
+static int add_branch(struct rank_record *rr, const char *pattern, size_t len)
+{
+    if (rr->branch_count == MAX_BRANCHES)
+        return 0;
+    struct branch *b = &rr->branches[rr->branch_count];
+    b->pattern = malloc(len + 1);
+    if (b->pattern == NULL)
+        return -1;
+    memcpy(b->pattern, pattern, len);
+    b->pattern[len] = '\0';
+    b->literal = literal_chars(pattern, len);
+    rr->branch_count++;
+    return 0;
+}
+
+/* Split pattern into its branches: the top-level alternatives, and inside
+** an alternative that is one plain group, that group's alternatives, so
+** "(A|B|C)" yields A, B and C. */
+static int split_branches(struct rank_record *rr, const char *pattern, size_t len, int depth)
+{
+    size_t opening = group_opening(pattern, len);
+    if (depth < 8 && opening > 0 && pattern_group_end(pattern, len, 0) == len - 1)
+        return split_branches(rr, pattern + opening, len - 1 - opening, depth + 1);
+    size_t begin = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && pattern[i] == '(') {
+            i = pattern_group_end(pattern, len, i);
+            continue;
+        }
+        if (i < len && pattern[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (i < len && pattern[i] == '[') {
+            size_t k = i + 1;
+            if (k < len && pattern[k] == '^')
+                k++;
+            if (k < len && pattern[k] == ']')
+                k++;
+            while (k < len && pattern[k] != ']')
+                k += pattern[k] == '\\' ? 2 : 1;
+            i = k;
+            continue;
+        }
+        if (i == len || pattern[i] == '|') {
+            int rc = begin == 0 && i == len ? add_branch(rr, pattern, len)
+                                            : split_branches(rr, pattern + begin, i - begin, depth + 1);
+            if (rc != 0)
+                return rc;
+            begin = i + 1;
+        }
+    }
+    return 0;
+}
+
+static int compile_branches(struct rank_record *rr, const struct record *record)
+{
+    rr->branches = calloc(MAX_BRANCHES, sizeof *rr->branches);
+    if (rr->branches == NULL)
+        return -1;
+    if (split_branches(rr, record->regex, strlen(record->regex), 0) != 0)
+        return -1;
+    if (rr->branch_count <= 1)
+        return 0; /* the whole regex is the branch */
+    for (size_t i = 0; i < rr->branch_count; i++) {
+        int errcode;
+        PCRE2_SIZE erroffset;
+        /* A branch may refer to a group defined in another one and fail
+        ** alone; it is then never named as the branch that hit. */
+        rr->branches[i].code = pcre2_compile((PCRE2_SPTR)rr->branches[i].pattern, PCRE2_ZERO_TERMINATED,
+                                             BRANCH_OPTIONS, &errcode, &erroffset, NULL);
+    }
+    return 0;
+}
+
+/* Minimum size of a signature that is matched as a pattern of its own. */
+#define SIGNATURE_MIN_TOKENS 3
+#define SIGNATURE_MIN_LITERAL 16.0
+
+static int append(char **out, size_t *n, size_t *cap, const char *text, size_t len)
+{
+    if (*n + len + 1 > *cap) {
+        size_t grown = (*n + len + 1) * 2;
+        char *p = realloc(*out, grown);
+        if (p == NULL)
+            return -1;
+        *out = p;
+        *cap = grown;
+    }
+    memcpy(*out + *n, text, len);
+    *n += len;
+    (*out)[*n] = '\0';
+    return 0;
+}
+
+/* Turn a signature into a pattern that matches it with other variable
+** parts. A quoted name matches any name in the same quotes, a path or
+** address any run without whitespace, a number any number and whitespace
+** any whitespace. The rest must be there literally. */
+static char *signature_pattern(const char *signature)
+{
+    size_t len = strlen(signature), n = 0, cap = 0;
+    char *out = NULL;
+    int rc = append(&out, &n, &cap, "", 0);
+    size_t i = 0;
+    while (rc == 0 && i < len) {
+        unsigned char c = (unsigned char)signature[i];
+        size_t quoted = quoted_name(signature, len, i);
+        size_t path = quoted == 0 ? path_like(signature, len, i) : 0;
+        if (quoted > 0) {
+            char quote[8];
+            int q = snprintf(quote, sizeof quote, "\\%c", signature[i]);
+            rc = append(&out, &n, &cap, quote, (size_t)q);
+            rc = rc ? rc : append(&out, &n, &cap, "\\S{1,80}?", 9);
+            rc = rc ? rc : append(&out, &n, &cap, quote, (size_t)q);
+            i += quoted;
+        } else if (path > 0) {
+            rc = append(&out, &n, &cap, "\\S+", 3);
+            i += path;
+        } else if (c >= '0' && c <= '9' && (i == 0 || !is_token_byte((unsigned char)signature[i - 1]))) {
+            while (i < len && ((signature[i] >= '0' && signature[i] <= '9') || signature[i] == '.'))
+                i++;
+            rc = append(&out, &n, &cap, "\\d+(?:\\.\\d+)*", 13);
+        } else if (is_space(c)) {
+            while (i < len && is_space((unsigned char)signature[i]))
+                i++;
+            rc = append(&out, &n, &cap, "\\s+", 3);
+        } else if (is_token_byte(c)) {
+            rc = append(&out, &n, &cap, signature + i, 1);
+            i++;
+        } else {
+            char escaped[2] = {'\\', (char)c};
+            rc = append(&out, &n, &cap, escaped, 2);
+            i++;
+        }
+    }
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Whether the record's own regex matches its signature. */
+static int regex_matches_signature(const struct record *record)
+{
+    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
+    if (data == NULL)
+        return 0;
+    int rc = pcre2_match(record->code, (PCRE2_SPTR)record->signature, strlen(record->signature), 0, 0, data, NULL);
+    pcre2_match_data_free(data);
+    return rc >= 0;
+}
+
+/* A signature pattern may make a hit of its own only for records whose
+** regex misses their own signature (a regex written for another wording).
+** Where the regex matches it, the regex is the authority: a loosened
+** signature would ignore its anchors and exclusions and match near misses.
+** Either way the pattern still measures how closely a line quotes it. */
+static int compile_signature(struct rank_record *rr, const struct record *record)
+{
+    rr->signature_may_hit = !regex_matches_signature(record);
+    uint64_t tokens[MAX_TEXT_TOKENS];
+    size_t count = tokenize(record->signature, strlen(record->signature), tokens, MAX_TEXT_TOKENS);
+    rr->signature.pattern = signature_pattern(record->signature);
+    if (rr->signature.pattern == NULL)
+        return -1;
+    rr->signature.literal = literal_chars(rr->signature.pattern, strlen(rr->signature.pattern));
+    if (count < SIGNATURE_MIN_TOKENS && rr->signature.literal < SIGNATURE_MIN_LITERAL)
+        return 0;
+    int errcode;
+    PCRE2_SIZE erroffset;
+    rr->signature.code = pcre2_compile((PCRE2_SPTR)rr->signature.pattern, PCRE2_ZERO_TERMINATED, BRANCH_OPTIONS,
+                                       &errcode, &erroffset, NULL);
+    return 0;
+}
+
+static int tokenize_set(struct token_set *set, const char *text)
+{
+    uint64_t buffer[MAX_TEXT_TOKENS];
+    set->count = tokenize(text, strlen(text), buffer, MAX_TEXT_TOKENS);
+    set->tokens = malloc((set->count ? set->count : 1) * sizeof *set->tokens);
+    if (set->tokens == NULL)
+        return -1;
+    memcpy(set->tokens, buffer, set->count * sizeof *buffer);
+    return 0;
+}
+
+static int build_texts(struct rank_record *rr, struct record *record)
+{
+    rr->texts = calloc(1 + record->alias_count, sizeof *rr->texts);
+    if (rr->texts == NULL)
+        return -1;
+    rr->text_count = 1 + record->alias_count;
+    if (tokenize_set(&rr->texts[0], record->signature) != 0)
+        return -1;
+    for (size_t a = 0; a < record->alias_count; a++)
+        if (tokenize_set(&rr->texts[1 + a], record->aliases[a]) != 0)
+            return -1;
+
+    /* The union of all texts counts each word once per record for the
+    ** document frequencies and the guesses. */
+    size_t total = 0;
+    for (size_t t = 0; t < rr->text_count; t++)
+        total += rr->texts[t].count;
+    uint64_t *all = malloc((total ? total : 1) * sizeof *all);
+    if (all == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t t = 0; t < rr->text_count; t++) {
+        memcpy(all + n, rr->texts[t].tokens, rr->texts[t].count * sizeof *all);
+        n += rr->texts[t].count;
+    }
+    free(record->tokens);
+    record->tokens = all;
+    record->token_count = sort_unique(all, n);
+    return 0;
+}
+
+static void free_rank_record(struct rank_record *rr)
+{
+    for (size_t i = 0; i < rr->branch_count; i++) {
+        free(rr->branches[i].pattern);
+        pcre2_code_free(rr->branches[i].code);
+        lazy_jit_free(&rr->branches[i].jit);
+    }
+    free(rr->branches);
+    free(rr->signature.pattern);
+    pcre2_code_free(rr->signature.code);
+    lazy_jit_free(&rr->signature.jit);
+    for (size_t t = 0; t < rr->text_count; t++)
+        free(rr->texts[t].tokens);
+    free(rr->texts);
+}
+
+/* Free the ranking data of an engine; rank_prepare builds it again. */
+void rank_release(struct triage_engine *engine)
+{
+    for (size_t r = 0; r < engine->rank_record_count; r++)
+        free_rank_record(&engine->rank_records[r]);
+    free(engine->rank_records);
+    engine->rank_records = NULL;
+    engine->rank_record_count = 0;
+    free(engine->df_keys);
+    free(engine->df_counts);
+    engine->df_keys = NULL;
+    engine->df_counts = NULL;
+    engine->df_cap = 0;
+}
+
+static int count_document_frequencies(struct triage_engine *engine)
+{
+    size_t cap = 1024;
+    while (cap < engine->record_count * 64)
+        cap *= 2;
+    engine->df_keys = calloc(cap, sizeof *engine->df_keys);
+    engine->df_counts = calloc(cap, sizeof *engine->df_counts);
+    if (engine->df_keys == NULL || engine->df_counts == NULL)
+        return -1;
+    engine->df_cap = cap;
+    size_t used = 0;
+    for (size_t r = 0; r < engine->record_count; r++) {
+        const struct record *record = engine->records[r];
+        for (size_t k = 0; k < record->token_count && used < cap / 2; k++) {
+            size_t slot = df_slot(engine, record->tokens[k] | 2);
+            if (engine->df_keys[slot] == 0) {
+                engine->df_keys[slot] = record->tokens[k] | 2;
+                used++;
+            }
+            engine->df_counts[slot]++;
+        }
+    }
+    return 0;
+}
+
+/* Build branches, token sets and document frequencies for the loaded
+** records. Called once after loading, before matching; a later load
+** rebuilds them. */
+int rank_prepare(struct triage_engine *engine)
+{
+    rank_release(engine);
+    engine->rank_records = calloc(engine->record_count ? engine->record_count : 1, sizeof *engine->rank_records);
+    if (engine->rank_records == NULL)
+        return -1;
+    engine->rank_record_count = engine->record_count;
+    for (size_t r = 0; r < engine->record_count; r++) {
+        struct rank_record *rr = &engine->rank_records[r];
+        if (compile_branches(rr, engine->records[r]) != 0 || build_texts(rr, engine->records[r]) != 0 ||
+            compile_signature(rr, engine->records[r]) != 0) {
+            rank_release(engine);
+            return -1;
+        }
+    }
+    if (count_document_frequencies(engine) != 0) {
+        rank_release(engine);
+        return -1;
+    }
+    for (size_t r = 0; r < engine->record_count; r++) {
+        struct record *record = engine->records[r];
+        struct rank_record *rr = &engine->rank_records[r];
+        for (size_t t = 0; t < rr->text_count; t++) {
+            rr->texts[t].weight = 0;
+            for (size_t k = 0; k < rr->texts[t].count; k++)
+                rr->texts[t].weight += idf(engine, rr->texts[t].tokens[k]);
+        }
+        record->token_weight = 0;
+        rr->norm = 0;
+        for (size_t k = 0; k < record->token_count; k++) {
+            double w = idf(engine, record->tokens[k]);
+            record->token_weight += w;
+            rr->norm += w * w;
+        }
+        rr->norm = sqrt(rr->norm);
+    }
+    return 0;
+}
+
+/* }==== */
+
+/* {==== scoring */
+
+static size_t trimmed_length(const char *line, size_t len)
+{
+    while (len > 0 && is_space((unsigned char)line[len - 1]))
+        len--;
+    size_t lead = 0;
+    while (lead < len && is_space((unsigned char)line[lead]))
+        lead++;
+    return len - lead;
+}
+
+/* The branch that hit: among the branches that match the line, the one
+** with the most literal text, because that one is the most specific about the input.
+** Returns its index, or -1 when no branch matches alone. */
+/* One match scratch per thread for which_branch, kept for the thread's
+** life. A scratch contains a JIT stack, which costs two system calls to
+** make and free, more than the branch matches themselves on a scanned line. */
+static pthread_key_t branch_scratch_key;
+static pthread_once_t branch_scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_branch_scratch(void *scratch)
+{
+    scratch_free(scratch);
+}
+
+static void make_branch_scratch_key(void)
+{
+    pthread_key_create(&branch_scratch_key, free_branch_scratch);
+}
+
+static struct match_scratch *branch_scratch(void)
+{
+    pthread_once(&branch_scratch_once, make_branch_scratch_key);
+    struct match_scratch *scratch = pthread_getspecific(branch_scratch_key);
+    if (scratch == NULL && (scratch = scratch_new()) != NULL && pthread_setspecific(branch_scratch_key, scratch) != 0) {
+        scratch_free(scratch);
+        scratch = NULL;
+    }
+    return scratch;
+}
+
+static int which_branch(const struct rank_record *rr, const char *line, size_t line_len)
+{
+    if (rr->branch_count <= 1)
+        return rr->branch_count == 1 ? 0 : -1;
+    struct match_scratch *scratch = branch_scratch();
+    if (scratch == NULL)
+        return -1;
+    int found = -1;
+    for (size_t i = 0; i < rr->branch_count; i++) {
+        const struct branch *b = &rr->branches[i];
+        if (b->code == NULL || (found >= 0 && b->literal <= rr->branches[found].literal))
+            continue;
+        /* JIT-compiled once the branch has been tried often, as in a scan. */
+        int jit;
+        size_t start, end;
+        const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&b->jit, b->code, line_len, &jit);
+        enum match_outcome outcome = pattern_match(code, jit, scratch, line, line_len, &start, &end);
+        if (outcome == MATCH_HIT)
+            found = (int)i;
+        if (outcome == MATCH_LIMIT)
+            break; /* a hostile branch spent a whole time budget: spend no more on this line */
+    }
+    return found;
+}
+
+/* Similarity of the line's tokens to one text of a record: the harmonic
+** mean of recall (the idf share of the text's words found in the line) and
+** precision (the idf share of the line's known words found in the text), so
+** a record whose signature explains more of the line wins. */
+static double text_similarity(const struct triage_engine *engine, const struct token_set *text,
+                              const uint64_t *tokens, size_t n, double line_weight)
+{
+    if (text->weight <= 0 || line_weight <= 0)
+        return 0;
+    double shared = 0;
+    for (size_t k = 0; k < text->count; k++)
+        if (contains(tokens, n, text->tokens[k]))
+            shared += idf(engine, text->tokens[k]);
+    double recall = shared / text->weight;
+    double precision = fmin(1.0, shared / line_weight);
+    if (recall <= 0 || precision <= 0)
+        return 0;
+    return 2.0 * precision * recall / (precision + recall);
+}
+
+/* The signature pattern to match with: JIT-compiled once it has been
+** used often enough to repay the compile, which a one-off diagnosis of
+** thousands of records never does. */
+static const pcre2_code *signature_code(const struct rank_record *rr, size_t line_len)
+{
+    int jit;
+    return lazy_jit_code((struct lazy_jit *)&rr->signature.jit, rr->signature.code, line_len, &jit);
+}
+
+static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len)
+{
+    if (rr->signature.code == NULL)
+        return 0;
+    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
+    if (data == NULL)
+        return 0;
+    int found = pcre2_match(signature_code(rr, line_len), (PCRE2_SPTR)line, line_len, 0, 0, data, NULL) >= 0;
+    pcre2_match_data_free(data);
+    return found;
+}
+
+/* Whether line contains text, ignoring ASCII case. */
+static int contains_text(const char *line, size_t line_len, const char *text)
+{
+    size_t n = strlen(text);
+    for (size_t i = 0; n > 0 && i + n <= line_len; i++)
+        if (strncasecmp(line + i, text, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Token similarity of the line to the record's signature or its closest
+** alias, with a share for quoting the signature: in full for the exact
+** text, PATTERN_VERBATIM of it for the signature with other variable parts
+** (see signature_pattern). When two records' signatures differ only in
+** their variable parts, the one that the input quotes exactly wins. */
+static double similarity(const struct triage_engine *engine, const struct record *record,
+                         const struct rank_record *rr, const char *line, size_t line_len)
+{
+    uint64_t tokens[MAX_LINE_TOKENS];
+    size_t n = tokenize(line, line_len, tokens, MAX_LINE_TOKENS);
+    /* Words that appear in no record (host names, logger names, ids) cannot
+    ** be explained by any record, so they are left out of the precision. */
+    double line_weight = 0;
+    for (size_t k = 0; k < n; k++)
+        if (document_frequency(engine, tokens[k]) > 0)
+            line_weight += idf(engine, tokens[k]);
+    double best = 0;
+    for (size_t t = 0; t < rr->text_count; t++)
+        best = fmax(best, text_similarity(engine, &rr->texts[t], tokens, n, line_weight));
+    double verbatim = 0.0;
+    if (contains_text(line, line_len, record->signature))
+        verbatim = 1.0;
+    else if (signature_pattern_matches(rr, line, line_len))
+        verbatim = PATTERN_VERBATIM;
+    return (1.0 - VERBATIM_SHARE) * best + VERBATIM_SHARE * verbatim;
+}
+
+/* Fill hit->parts, hit->score, hit->alternative and hit->pattern for a hit
+** of record on line. hit->start and hit->end are offsets within the line
+** here. The record must belong to engine, which rank_prepare has prepared. */
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
                 struct hit *hit)
 {
-    double literal = 0;
-    if (hit->alternative >= 0 && (size_t)hit->alternative < record->alternative_count)
-        literal = record->alternatives[hit->alternative].literal_chars;
-    else if (record->alternative_count > 0)
-        literal = record->alternatives[0].literal_chars;
+    const struct rank_record *rr = &engine->rank_records[hit->record];
+    double literal;
+    if (hit->by_signature) {
+        hit->alternative = -1;
+        hit->pattern = rr->signature.pattern;
+        literal = rr->signature.literal;
+    } else {
+        int branch = which_branch(rr, line, line_len);
+        hit->alternative = branch;
+        hit->pattern = branch >= 0 && rr->branch_count > 1 ? rr->branches[branch].pattern : record->regex;
+        literal = branch >= 0 ? rr->branches[branch].literal : literal_chars(record->regex, strlen(record->regex));
+    }
     hit->parts[TRIAGE_PART_LITERAL] = 1.0 - exp(-literal / LITERAL_SCALE);
 
     size_t trimmed = trimmed_length(line, line_len);
     double span = (double)(hit->end - hit->start);
     hit->parts[TRIAGE_PART_COVERAGE] = trimmed > 0 ? fmin(1.0, span / (double)trimmed) : 0.0;
 
-    uint64_t tokens[MAX_LINE_TOKENS];
-    size_t n = tokenize(line, line_len, tokens, MAX_LINE_TOKENS);
-    double shared = 0;
-    for (size_t k = 0; k < record->token_count; k++)
-        if (contains(tokens, n, record->tokens[k]))
-            shared += idf(engine, record->tokens[k]);
-    hit->parts[TRIAGE_PART_SIMILARITY] = record->token_weight > 0 ? fmin(1.0, shared / record->token_weight) : 0.0;
-
+    hit->parts[TRIAGE_PART_SIMILARITY] = similarity(engine, record, rr, line, line_len);
     hit->parts[TRIAGE_PART_CONFIDENCE] = fmin(1.0, fmax(0.0, record->confidence));
 
     double score = 0;
     for (int p = 0; p < TRIAGE_SCORE_PARTS; p++)
         score += WEIGHTS[p] * hit->parts[p];
-    hit->score = fmin(1.0, fmax(0.0, score));
+    hit->line_weight = 1.0;
+    hit->score = MATCH_FLOOR + (1.0 - MATCH_FLOOR) * fmin(1.0, fmax(0.0, score));
 }
 
-/* Best first: score, then literal part, then id, so equal inputs always rank alike. */
+/* Number of branches of record r's regex (at least 1 once prepared). */
+size_t rank_branch_count(const struct triage_engine *engine, size_t r)
+{
+    return r < engine->rank_record_count ? engine->rank_records[r].branch_count : 0;
+}
+
+const char *rank_branch_pattern(const struct triage_engine *engine, size_t r, size_t i)
+{
+    if (r >= engine->rank_record_count || i >= engine->rank_records[r].branch_count)
+        return NULL;
+    return engine->rank_records[r].branches[i].pattern;
+}
+
+/* Match the signature pattern of record r (see signature_pattern) against
+** a line whose regex did not match. A record whose regex misses its own
+** signature is still found when the input shows that signature. Returns 1
+** with the span in *start and *end, or 0. */
+/* The pattern that rank_signature_match matches for record r, or NULL when
+** it matches nothing; the scan prefilter must find these hits too. */
+const char *rank_signature_pattern(const struct triage_engine *engine, size_t r)
+{
+    if (engine->rank_records == NULL || r >= engine->rank_record_count)
+        return NULL;
+    const struct rank_record *rr = &engine->rank_records[r];
+    return rr->signature.code != NULL && rr->signature_may_hit ? rr->signature.pattern : NULL;
+}
+
+int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
+                         const char *line, size_t line_len, size_t *start, size_t *end)
+{
+    (void)scratch;
+    const struct rank_record *rr = &engine->rank_records[r];
+    if (rr->signature.code == NULL || !rr->signature_may_hit)
+        return 0;
+    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
+    if (data == NULL)
+        return 0;
+    int found = pcre2_match(signature_code(rr, line_len), (PCRE2_SPTR)line, line_len, 0, 0, data, NULL) >= 0;
+    if (found) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data);
+        *start = ov[0];
+        *end = ov[1];
+    }
+    pcre2_match_data_free(data);
+    return found;
+}
+
+/* Copy the weights of the parts and the floor of a match's score, so that
+** an explanation can show how the parts make the score:
+** score = floor + (1 - floor) * sum(weight * part), times the line weight. */
+void rank_weights(double weights[TRIAGE_SCORE_PARTS], double *floor)
+{
+    memcpy(weights, WEIGHTS, sizeof WEIGHTS);
+    *floor = MATCH_FLOOR;
+}
+
+/* Best first: score, then literal part, then similarity, then id, so equal
+** inputs always rank alike. */
 int hit_compare(const void *a, const void *b)
 {
     const struct hit *x = a, *y = b;
@@ -420,8 +1102,157 @@ int hit_compare(const void *a, const void *b)
         return x->score > y->score ? -1 : 1;
     if (x->parts[TRIAGE_PART_LITERAL] != y->parts[TRIAGE_PART_LITERAL])
         return x->parts[TRIAGE_PART_LITERAL] > y->parts[TRIAGE_PART_LITERAL] ? -1 : 1;
+    if (x->parts[TRIAGE_PART_SIMILARITY] != y->parts[TRIAGE_PART_SIMILARITY])
+        return x->parts[TRIAGE_PART_SIMILARITY] > y->parts[TRIAGE_PART_SIMILARITY] ? -1 : 1;
     int c = strcmp(x->id, y->id);
     if (c != 0)
         return c;
     return x->line < y->line ? -1 : x->line > y->line;
 }
+
+/* }==== */
+
+/* {==== multi-line input */
+
+static int has_word(const char *line, size_t len, const char *word)
+{
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= len; i++) {
+        if (strncasecmp(line + i, word, w) != 0)
+            continue;
+        int left = i == 0 || !isalpha((unsigned char)line[i - 1]);
+        int right = i + w == len || !isalpha((unsigned char)line[i + w]);
+        if (left && right)
+            return 1;
+    }
+    return 0;
+}
+
+/* Rate how much a line looks like the one that carries an error, in
+** [0, 1]: 1 when it names an error, 0.5 for an ordinary line. The frames of
+** a stack trace get less, because they never carry the error's message. */
+double line_errorness(const char *line, size_t len)
+{
+    static const char *const words[] = {
+        "error", "errors", "err", "fatal", "exception", "failed", "failure", "fail", "denied", "refused",
+        "timeout", "timed", "panic", "critical", "crit", "alert", "emerg", "abort", "aborted", "killed",
+        "cannot", "unable", "invalid", "rejected", "unreachable", "traceback", "segfault", "oom", "warning",
+        "warn", "not",
+    };
+    size_t lead = 0;
+    while (lead < len && is_space((unsigned char)line[lead]))
+        lead++;
+    if ((len - lead >= 3 && strncmp(line + lead, "at ", 3) == 0) ||
+        (len - lead >= 5 && strncmp(line + lead, "File ", 5) == 0))
+        return 0.25;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (has_word(line, len, words[i]))
+            return 1.0;
+    return 0.5;
+}
+
+/* Weigh a hit on one line of a multi-line input by the line's errorness,
+** so that a hit on the line that carries the error outranks a weak hit on
+** the noise around it. The factor is recorded in hit->line_weight. */
+void rank_weigh_line(struct hit *hit, double errorness)
+{
+    hit->line_weight = LINE_WEIGHT_FLOOR + (1.0 - LINE_WEIGHT_FLOOR) * errorness;
+    hit->score *= hit->line_weight;
+}
+
+/* }==== */
+
+/* {==== guesses */
+
+struct guess_candidate {
+    size_t record;
+    double similarity;
+};
+
+static int cmp_guess(const void *a, const void *b)
+{
+    const struct guess_candidate *x = a, *y = b;
+    if (x->similarity != y->similarity)
+        return x->similarity > y->similarity ? -1 : 1;
+    return x->record < y->record ? -1 : x->record > y->record;
+}
+
+/* Cosine similarity of the idf-weighted token vectors of a line and of a
+** record's signature and aliases. */
+static double cosine(const struct triage_engine *engine, size_t r, const uint64_t *tokens, size_t n,
+                     double line_norm)
+{
+    const struct record *record = engine->records[r];
+    const struct rank_record *rr = &engine->rank_records[r];
+    if (rr->norm <= 0 || line_norm <= 0)
+        return 0;
+    double dot = 0;
+    for (size_t k = 0; k < record->token_count; k++)
+        if (contains(tokens, n, record->tokens[k])) {
+            double w = idf(engine, record->tokens[k]);
+            dot += w * w;
+        }
+    return dot / (rr->norm * line_norm);
+}
+
+/* Fill best[r] with the best cosine of record r over the lines of text. */
+static void guess_lines(const struct triage_engine *engine, const char *text, size_t len, double *best)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        uint64_t tokens[MAX_LINE_TOKENS];
+        size_t n = tokenize(text + pos, end - pos, tokens, MAX_LINE_TOKENS);
+        double norm = 0;
+        for (size_t k = 0; k < n; k++) {
+            double w = idf(engine, tokens[k]);
+            norm += w * w;
+        }
+        norm = sqrt(norm);
+        for (size_t r = 0; n > 0 && r < engine->record_count; r++)
+            best[r] = fmax(best[r], cosine(engine, r, tokens, n, norm));
+        pos = end + 1;
+    }
+}
+
+/* Rank the records closest to text by token similarity, for input that no
+** regex matched. Fills at most max entries of out, best first, each with a
+** score below the lowest score of a match. Returns
+** the number filled, or -1 when out of memory. */
+int rank_guess(const struct triage_engine *engine, const char *text, size_t len, struct hit *out, size_t max)
+{
+    if (engine->record_count == 0 || max == 0)
+        return 0;
+    double *best = calloc(engine->record_count, sizeof *best);
+    struct guess_candidate *candidates = malloc(engine->record_count * sizeof *candidates);
+    if (best == NULL || candidates == NULL) {
+        free(best);
+        free(candidates);
+        return -1;
+    }
+    guess_lines(engine, text, len, best);
+    size_t count = 0;
+    for (size_t r = 0; r < engine->record_count; r++)
+        if (best[r] >= GUESS_THRESHOLD)
+            candidates[count++] = (struct guess_candidate){r, best[r]};
+    qsort(candidates, count, sizeof *candidates, cmp_guess);
+    size_t filled = 0;
+    for (; filled < count && filled < max && filled < GUESS_MAX; filled++) {
+        struct hit *hit = &out[filled];
+        memset(hit, 0, sizeof *hit);
+        hit->record = candidates[filled].record;
+        hit->id = engine->records[hit->record]->id;
+        hit->alternative = -1;
+        hit->line_weight = 1.0;
+        hit->parts[TRIAGE_PART_SIMILARITY] = candidates[filled].similarity;
+        hit->parts[TRIAGE_PART_CONFIDENCE] = fmin(1.0, fmax(0.0, engine->records[hit->record]->confidence));
+        hit->score = MATCH_FLOOR * LINE_WEIGHT_FLOOR * 0.99 * candidates[filled].similarity;
+    }
+    free(best);
+    free(candidates);
+    return (int)filled;
+}
+
+/* }==== */
