@@ -1,0 +1,1 @@
+return { vars = { x = {} } }

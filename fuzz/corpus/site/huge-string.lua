@@ -1,0 +1,1 @@
+return { vars = { x = string.rep("x", 1 << 31) } }
