@@ -30,18 +30,36 @@ static const struct option_spec OPTIONS[] = {
      "load records from this file or folder (repeatable); replaces the built-in records"},
     {"--site", "FILE", ARG_PATH_LIST, FIELD(sites), "apply this site file on top of the others (repeatable)"},
     {"--format", "NAME", ARG_STRING, FIELD(format),
-     "output format: text (default), json, ndjson, markdown, or a path to a Lua formatter"},
+     "output format: text (default), json, ndjson, markdown, script (remediation steps as a shell script), or "
+     "a path to a Lua formatter"},
     {"--top", "N", ARG_INT, FIELD(top), "show at most N diagnoses (default: all)"},
     {"--min-score", "X", ARG_NUMBER, FIELD(min_score), "drop diagnoses scoring below X, in [0, 1]"},
     {"--lang", "LANG", ARG_STRING, FIELD(lang), "en (default) or zh: Chinese text and labels where records have them"},
     {"--color", "WHEN", ARG_STRING, FIELD(color), "auto (default), always or never; NO_COLOR turns auto off"},
-    {"--explain", NULL, ARG_NONE, FIELD(explain), "show the parts of each score and the pattern that hit"},
+    {"--explain", NULL, ARG_NONE, FIELD(explain),
+     "show the parts of each score, the matched span and the pattern branch that hit"},
+    {"--no-guess", NULL, ARG_NONE, FIELD(no_guess),
+     "diagnose: when no regex matches, do not propose the closest signatures as guesses"},
     {"--strict", NULL, ARG_NONE, FIELD(strict), "check: warnings fail too; loading: a rejected record fails"},
     {"--no-site-layers", NULL, ARG_NONE, FIELD(no_site_layers),
      "ignore /etc/triage/site.lua and ~/.config/triage/site.lua"},
+    {"--allow-lua", "NAME", ARG_PATH_LIST, FIELD(allow_lua),
+     "let site files loaded by --site, rules and formatters call NAME, e.g. os.execute (repeatable)"},
+    {"--emit-script", "FILE", ARG_STRING, FIELD(emit_script),
+     "diagnose: also write the remediation steps to FILE as a shell script to review and run"},
+    {"--show", NULL, ARG_NONE, FIELD(show), "site: print the effective site values and the file that set each"},
     {"--quiet", NULL, ARG_NONE, FIELD(quiet), "no summary lines on stderr"},
     {"--sample", "FILE", ARG_STRING, FIELD(sample),
      "check: warn about regexes matching half or more of the lines of this routine log"},
+    {"--jobs", "N", ARG_INT, FIELD(jobs), "scan: match on N worker threads (default: 2)"},
+    {"--follow", NULL, ARG_NONE, FIELD(follow),
+     "scan: keep reading the file as it grows, across rotation, and print ndjson lines"},
+    {"--window-lines", "N", ARG_STRING, FIELD(window_lines),
+     "scan: count record B as following A within N lines (default: 50; 0: off)"},
+    {"--window-seconds", "S", ARG_STRING, FIELD(window_seconds),
+     "scan: ... or within S seconds by the lines' timestamps (default: 300; 0: off)"},
+    {"--no-cache", NULL, ARG_NONE, FIELD(no_cache),
+     "scan: build the pattern database anew instead of reading or writing the cache"},
 };
 
 /* Subcommands; the first word of argv picks one, diagnose is the default. */
@@ -54,6 +72,11 @@ static const struct {
     {"diagnose", run_diagnose, "[diagnose] [OPTIONS] MESSAGE...", "diagnose MESSAGE (standard input when none)"},
     {"show", run_show, "show [OPTIONS] ID", "print the record ID as a diagnosis"},
     {"check", run_check, "check [OPTIONS] PATH...", "validate record files or folders"},
+    {"scan", run_scan, "scan [OPTIONS] [FILE...]", "scan logs, plain or gzip (standard input when none)"},
+    {"explain", run_explain, "explain [OPTIONS] ID MESSAGE...", "say why record ID does or does not match MESSAGE"},
+    {"site", run_site, "site [--show] [OPTIONS]", "print the effective site values and the file that set each"},
+    {"test-rule", run_test_rule, "test-rule [OPTIONS] RULE [LOGFILE]",
+     "show what rule file RULE returns for each line of LOGFILE (standard input when none)"},
 };
 
 static void usage(FILE *out)
@@ -69,7 +92,7 @@ static void usage(FILE *out)
         fprintf(out, "  %-22s %s\n", left, OPTIONS[i].help);
     }
     fprintf(out, "\nexit status: 0 something was diagnosed (check: no error), 1 nothing matched,\n"
-                 "2 usage or data error.\n"
+                 "2 usage or data error, or a site file, rule or formatter failed.\n"
                  "environment: TRIAGE_DATADIR overrides the folder holding records/, rules/ and lua/.\n");
 }
 
@@ -112,7 +135,9 @@ static int set_option(struct cli *cli, const struct option_spec *spec, const cha
     }
     case ARG_PATH_LIST: {
         const char **list = (const char **)field;
-        int *count = spec->offset == FIELD(records) ? &cli->record_count : &cli->site_count;
+        int *count = spec->offset == FIELD(records)     ? &cli->record_count
+                     : spec->offset == FIELD(allow_lua) ? &cli->allow_lua_count
+                                                        : &cli->site_count;
         if (*count >= MAX_PATHS)
             return fail("too many %s options: at most %d", spec->name, MAX_PATHS);
         list[(*count)++] = value;
@@ -192,7 +217,7 @@ static int use_color(const char *when)
     return strcmp(when, "always") == 0;
 }
 
-static char *read_stdin(size_t *len)
+char *read_stdin(size_t *len)
 {
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap);
@@ -217,7 +242,7 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-static char *join_args(char **args, int count, size_t *len)
+char *join_args(char **args, int count, size_t *len)
 {
     size_t total = 1;
     for (int i = 0; i < count; i++)
@@ -359,7 +384,10 @@ triage_engine *open_engine(const struct cli *cli)
         return NULL;
     }
     int ok = 1;
-    if (cli->record_count == 0)
+    /* Grants reach the scripts loaded from here on, not the default site layers. */
+    for (int i = 0; ok && i < cli->allow_lua_count; i++)
+        ok = triage_allow_lua(engine, cli->allow_lua[i]) == 0;
+    if (ok && cli->record_count == 0)
         ok = triage_load_default_records(engine) >= 0;
     for (int i = 0; ok && i < cli->record_count; i++)
         ok = triage_load_records(engine, cli->records[i]) >= 0;
@@ -386,6 +414,48 @@ triage_render_options render_options(const struct cli *cli)
     return ro;
 }
 
+int print_new_problems(const triage_engine *engine, size_t before)
+{
+    int failed_rules = 0;
+    for (size_t i = before; i < triage_problem_count(engine); i++) {
+        const triage_problem *p = triage_problem_at(engine, i);
+        print_problem(p);
+        failed_rules += p->severity == TRIAGE_ERROR && strcmp(p->field, "rule") == 0;
+    }
+    return failed_rules;
+}
+
+/* Write the remediation steps for text to cli->emit_script as a shell
+** script ("script" format). Returns 0, or -1 after printing why not. */
+static int emit_script(triage_engine *engine, const struct cli *cli, const char *text, size_t len)
+{
+    triage_render_options ro = render_options(cli);
+    ro.format = "script";
+    ro.color = 0;
+    char *script = NULL;
+    size_t script_len = 0;
+    if (triage_diagnose(engine, text, len, &ro, &script, &script_len) < 0) {
+        fail("cannot render the remediation script: %s", triage_last_error());
+        return -1;
+    }
+    FILE *f = fopen(cli->emit_script, "w");
+    int ok = f != NULL && fwrite(script, 1, script_len, f) == script_len;
+    int saved = errno;
+    if (f != NULL && fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    triage_free(script);
+    if (!ok) {
+        fail("cannot write the remediation script to '%s': %s; choose a writable path for --emit-script",
+             cli->emit_script, strerror(saved));
+        return -1;
+    }
+    if (!cli->quiet)
+        fprintf(stderr, "triage: wrote the remediation steps to %s; read it before you run it\n", cli->emit_script);
+    return 0;
+}
+
 int run_diagnose(struct cli *cli)
 {
     size_t len;
@@ -400,19 +470,28 @@ int run_diagnose(struct cli *cli)
         return TRIAGE_EXIT_ERROR;
     }
     triage_render_options ro = render_options(cli);
+    ro.guess = !cli->no_guess; /* only diagnose guesses; scan never does */
     char *out = NULL;
     size_t out_len = 0;
+    size_t problems_before = triage_problem_count(engine);
     int diagnosed = triage_diagnose(engine, text, len, &ro, &out, &out_len);
-    free(text);
+    /* Problems added by matching (regexes that hit a limit or were
+    ** quarantined) and by rules that failed. */
+    int failed_rules = print_new_problems(engine, problems_before);
     if (diagnosed < 0) {
+        free(text);
         fail("%s", triage_last_error());
         triage_close(&engine);
         return TRIAGE_EXIT_ERROR;
     }
     fwrite(out, 1, out_len, stdout);
     triage_free(out);
+    int rc = diagnosed > 0 ? TRIAGE_EXIT_MATCH : TRIAGE_EXIT_NO_MATCH;
+    if (cli->emit_script != NULL && emit_script(engine, cli, text, len) != 0)
+        rc = TRIAGE_EXIT_ERROR;
+    free(text);
     triage_close(&engine);
-    return diagnosed > 0 ? TRIAGE_EXIT_MATCH : TRIAGE_EXIT_NO_MATCH;
+    return failed_rules > 0 ? TRIAGE_EXIT_ERROR : rc;
 }
 
 int run_show(struct cli *cli)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "prefilter.h"
 
 /* Lines longer than this are matched on their first part only. */
 #define DIAGNOSE_MAX_LINE (64u << 10)
@@ -78,12 +79,17 @@ static char *find_datadir(const char *requested)
     return dup_string(TRIAGE_INSTALL_DATADIR);
 }
 
-/* Site layers below the caller's: the system's, then the user's (XDG). A
-** layer that exists but fails to load fails the open, naming the file. */
+/* Site layers below the caller's: the installed defaults (datadir/site/
+** defaults.lua, part of the installation, so TRIAGE_NO_SITE_LAYERS keeps
+** it), the system's, then the user's (XDG). A layer that exists but fails
+** to load fails the open, naming the file. */
 static int load_site_layers(struct triage_engine *engine)
 {
-    if (engine->flags & TRIAGE_NO_SITE_LAYERS)
-        return 0;
+    char *defaults = dup_printf("%s/site/defaults.lua", engine->datadir);
+    int defaults_rc = defaults != NULL && path_exists(defaults) ? triage_load_site(engine, defaults) : 0;
+    free(defaults);
+    if (defaults_rc != 0 || (engine->flags & TRIAGE_NO_SITE_LAYERS))
+        return defaults_rc;
     char *paths[2] = {dup_string("/etc/triage/site.lua"), NULL};
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -135,14 +141,14 @@ void triage_close(triage_engine **handle)
         record_free(engine->records[i]);
     free(engine->records);
     free(engine->index);
-    free(engine->df_keys);
-    free(engine->df_counts);
+    rank_release(engine);
     problem_list_free(&engine->problems);
     for (size_t i = 0; i < engine->site_count; i++)
         free(engine->sites[i]);
     free(engine->sites);
     free(engine->datadir);
     pthread_mutex_destroy(&engine->lua_lock);
+    prefilter_free(engine->prefilter);
     pthread_mutex_destroy(&engine->prepare_lock);
     free(engine);
     *handle = NULL;
@@ -203,6 +209,12 @@ static int ensure_prepared(struct triage_engine *engine)
     return rc;
 }
 
+/* Build the ranking statistics once; scanning calls it before its workers start. */
+int engine_prepare(struct triage_engine *engine)
+{
+    return ensure_prepared(engine);
+}
+
 /* Keep only the best hit per record: a record shown twice helps nobody. */
 static size_t dedupe_by_record(struct hit *hits, size_t count)
 {
@@ -232,14 +244,46 @@ static int push_hit(struct hit **hits, size_t *count, size_t *cap, const struct 
     return 0;
 }
 
+static int has_several_lines(const char *text, size_t len)
+{
+    size_t lines = 0, pos = 0;
+    while (pos < len && lines < 2) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n' && text[end] != '\r')
+            end++;
+        for (size_t k = pos; k < end; k++)
+            if (text[k] != ' ' && text[k] != '\t') {
+                lines++;
+                break;
+            }
+        pos = end + 1;
+    }
+    return lines > 1;
+}
+
 /* Match every line of text against every record; hits come back ranked,
 ** one per record, offsets relative to the whole text. */
 int engine_match_text(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
                       size_t len, struct hit **hits_out, size_t *count_out)
 {
+    return engine_match_candidates(engine, scratch, text, len, NULL, NULL, hits_out, count_out);
+}
+
+/* engine_match_text, but each line is matched only against the records
+** that candidates names for it (all records when candidates is NULL or
+** returns SIZE_MAX). Scanning uses it so a line ranks exactly as when
+** diagnosed alone. */
+int engine_match_candidates(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
+                            size_t len, line_candidates_fn candidates, void *context, struct hit **hits_out,
+                            size_t *count_out)
+{
     struct hit *hits = NULL;
     size_t count = 0, cap = 0, line_no = 0;
     size_t pos = 0;
+    /* A single line is ranked on its own merits, so scanning a line and
+    ** diagnosing it alone rank alike; lines of a longer input are weighed
+    ** by how much they look like an error. */
+    int multi_line = has_several_lines(text, len);
     while (pos < len || (pos == 0 && len == 0)) {
         size_t end = pos;
         while (end < len && text[end] != '\n' && text[end] != '\r')
@@ -249,14 +293,27 @@ int engine_match_text(const struct triage_engine *engine, struct match_scratch *
         if (line_len > DIAGNOSE_MAX_LINE)
             line_len = DIAGNOSE_MAX_LINE;
         const char *line = text + pos;
-        for (size_t r = 0; r < engine->record_count && line_len > 0; r++) {
+        const uint32_t *subset = NULL;
+        size_t subset_count = line_len == 0 ? 0 : SIZE_MAX;
+        if (candidates != NULL && line_len > 0)
+            subset_count = candidates(context, line, line_len, &subset);
+        if (subset_count == SIZE_MAX) {
+            subset = NULL;
+            subset_count = engine->record_count;
+        }
+        for (size_t k = 0; k < subset_count; k++) {
+            size_t r = subset != NULL ? subset[k] : k;
             const struct record *record = engine->records[r];
             struct hit hit = {.record = r, .id = record->id, .line = line_no, .line_start = pos,
-                              .line_len = line_len};
-            if (record_match(record, scratch, line, line_len, &hit.start, &hit.end) != MATCH_HIT)
-                continue;
-            hit.alternative = record_which_alternative(record, scratch, line, line_len);
+                              .line_len = line_len, .truncated = end - pos > line_len};
+            if (record_match(record, scratch, line, line_len, &hit.start, &hit.end) != MATCH_HIT) {
+                if (!rank_signature_match(engine, r, scratch, line, line_len, &hit.start, &hit.end))
+                    continue;
+                hit.by_signature = 1;
+            }
             rank_score(engine, record, line, line_len, &hit);
+            if (multi_line)
+                rank_weigh_line(&hit, line_errorness(line, line_len));
             hit.start += pos;
             hit.end += pos;
             if (push_hit(&hits, &count, &cap, &hit) != 0) {
@@ -295,6 +352,7 @@ int triage_match(triage_engine *engine, const char *text, size_t len, triage_hit
     size_t count;
     int rc = engine_match_text(engine, scratch, text ? text : "", len, &hits, &count);
     scratch_free(scratch);
+    engine_report_limits(engine);
     if (rc != 0)
         return -1;
     for (size_t i = 0; i < count && i < max_hits; i++) {
@@ -307,6 +365,29 @@ int triage_match(triage_engine *engine, const char *text, size_t len, triage_hit
     }
     free(hits);
     return count > INT_MAX ? INT_MAX : (int)count;
+}
+
+int triage_guess(triage_engine *engine, const char *text, size_t len, triage_hit *out, size_t max_hits)
+{
+    if (engine == NULL || (text == NULL && len > 0) || (out == NULL && max_hits > 0)) {
+        set_error("triage_guess: engine, text and hits are required");
+        return -1;
+    }
+    if (ensure_prepared(engine) != 0)
+        return -1;
+    struct hit guesses[8];
+    int n = rank_guess(engine, text ? text : "", len, guesses, max_hits < 8 ? max_hits : 8);
+    if (n < 0) {
+        set_error("out of memory ranking guesses");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].id = guesses[i].id;
+        out[i].score = guesses[i].score;
+        memcpy(out[i].parts, guesses[i].parts, sizeof out[i].parts);
+    }
+    return n;
 }
 
 int triage_diagnose(triage_engine *engine, const char *text, size_t len, const triage_render_options *options,
@@ -328,7 +409,9 @@ int triage_diagnose(triage_engine *engine, const char *text, size_t len, const t
     size_t count;
     if (text == NULL)
         text = "";
-    if (engine_match_text(engine, scratch, text, len, &hits, &count) != 0) {
+    int matched = engine_match_text(engine, scratch, text, len, &hits, &count);
+    engine_report_limits(engine);
+    if (matched != 0) {
         scratch_free(scratch);
         return -1;
     }

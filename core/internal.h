@@ -17,6 +17,7 @@
 #include "triage.h"
 
 struct lua_State;
+struct rank_record;
 
 /* Longest regex a record may carry; PCRE2 enforces it at compile time. */
 #define RECORD_MAX_PATTERN 8192
@@ -29,6 +30,16 @@ struct alternative {
     char *pattern;
     pcre2_code *code;
     double literal_chars;
+};
+
+/* A JIT-compiled copy of a pattern, made on first need (match.c). JIT
+** compiling takes about 0.1 ms a pattern, far more than the few matches a
+** one-off diagnosis runs. A pattern is therefore compiled only once it has
+** been used often enough to repay it. */
+struct lazy_jit {
+    _Atomic(pcre2_code *) code; /* the copy, published when complete; NULL before */
+    atomic_uint uses; /* work done with the interpreted pattern, in units of match.c */
+    atomic_int started;
 };
 
 struct record {
@@ -47,18 +58,31 @@ struct record {
     size_t supplement_len;
 
     pcre2_code *code;
-    int jit;
+    int jit; /* JIT is available: code is JIT-compiled once used often enough */
+    struct lazy_jit lazy_jit;
     uint32_t group_count;
     char **group_names; /* indexed by group number; NULL for unnamed groups */
     struct alternative *alternatives;
     size_t alternative_count;
+    atomic_int alternatives_compiled; /* their code is compiled on first use (match.c) */
 
     uint64_t *tokens; /* sorted unique token hashes of signature and aliases */
     size_t token_count;
     double token_weight; /* sum of the idf of tokens, set by rank_prepare */
 
+    /* The regex compiled without the implicit anchor that a leading .* gives
+    ** under DOTALL, or NULL when it has no such anchor. PCRE2 10.42 JIT keeps
+    ** the anchor even where invalid UTF-8 stops the .* from reaching a later
+    ** match, so subjects with invalid UTF-8 are searched with this code. */
+    pcre2_code *floating_code;
+    int floating_jit;
+    struct lazy_jit floating_lazy_jit;
+    int anchored;        /* the regex can match at its first start position only */
+    int start_assertion; /* the regex uses \G, so its search is never split into windows */
     atomic_uint limit_hits;
-    atomic_int quarantined;
+    atomic_int first_limit;    /* enum match_limit_kind of the first limit hit */
+    atomic_int quarantined;    /* set after QUARANTINE_AFTER limit hits: no longer matched */
+    atomic_int limit_reported; /* 0, 1 after the limit warning, 2 after the quarantine warning */
 };
 
 struct problem_list {
@@ -85,8 +109,11 @@ struct triage_engine {
     uint64_t *df_keys;
     uint32_t *df_counts;
     size_t df_cap;
+    struct rank_record *rank_records; /* per record: regex branches and token sets (rank.c) */
+    size_t rank_record_count;
     int prepared;
     pthread_mutex_t prepare_lock;
+    struct prefilter *prefilter; /* built by the first scan, under prepare_lock (prefilter.c) */
 
     char *datadir;
     unsigned flags;
@@ -104,6 +131,10 @@ char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t hash_bytes(const void *data, size_t len);
 int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen);
 void set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copy text into out (size bytes, at least 8) as valid UTF-8 without
+** control characters: those and invalid bytes become \xNN, and text that
+** does not fit ends in "...". For values quoted in messages. */
+void printable_excerpt(char *out, size_t size, const char *text, size_t len);
 int path_is_dir(const char *path);
 int path_exists(const char *path);
 
@@ -122,23 +153,64 @@ int id_is_valid(const char *id);
 
 /* match.c */
 int record_compile(struct record *record, struct problem_list *problems);
+int regex_backtracking_risk(const char *pattern, char *why, size_t size);
 struct match_scratch;
 struct match_scratch *scratch_new(void);
 void scratch_free(struct match_scratch *scratch);
 
 enum match_outcome { MATCH_NONE = 0, MATCH_HIT = 1, MATCH_LIMIT = 2, MATCH_ERROR = 3 };
+/* Why a match ended in MATCH_LIMIT. */
+enum match_limit_kind {
+    LIMIT_NONE,
+    LIMIT_MATCH,
+    LIMIT_DEPTH,
+    LIMIT_HEAP,
+    LIMIT_JIT_STACK,
+    LIMIT_MEMORY,
+    LIMIT_TIME,      /* the search of one subject ran out of its time budget */
+    LIMIT_QUARANTINE /* the record is quarantined and was not matched */
+};
+enum match_mode { MATCH_AUTO, MATCH_INTERPRETER };
 struct hit {
     size_t record;
     const char *id; /* the record's id, for the deterministic tie-break */
     size_t line;                 /* 1-based line of the input */
     size_t line_start, line_len; /* the line within the input */
     size_t start, end;           /* the hit within the input */
-    int alternative;             /* index of the top-level alternative that hit, -1 unknown */
+    int alternative;             /* index of the regex branch that hit, -1 unknown (set by rank_score) */
+    const char *pattern;         /* that branch, or the whole regex; owned by the engine */
     double score;
     double parts[TRIAGE_SCORE_PARTS];
+    double line_weight; /* factor of a multi-line input's line errorness already in score, else 1 */
+    int by_signature;   /* 1 when the record's signature, not its regex, matched (rank_signature_match) */
+    int truncated;      /* 1 when the line was longer than the bound and only its first part was matched */
 };
 enum match_outcome record_match(const struct record *record, struct match_scratch *scratch, const char *subject,
                                 size_t len, size_t *start, size_t *end);
+/* record_match, with MATCH_INTERPRETER forcing the interpreter even when JIT code exists. */
+enum match_outcome record_match_mode(const struct record *record, struct match_scratch *scratch,
+                                     const char *subject, size_t len, enum match_mode mode, size_t *start,
+                                     size_t *end);
+/* The compiled regex that record_match uses on this subject, and whether it has JIT code. */
+const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit);
+/* Free the JIT-compiled copies of a record's patterns. */
+void record_release_jit(struct record *record);
+/* Return the JIT-compiled copy of plain once it has been used enough, else
+** plain itself, and set *jit to 1 for the copy. len is the length of the
+** subject about to be matched: a long one counts as many uses. Safe to call
+** from several threads. */
+const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit);
+void lazy_jit_free(struct lazy_jit *lazy);
+/* Match a compiled pattern that is not a record's own regex (a branch of
+** one, say) under the limits and time budget of record_match, without
+** counting limit hits. jit: the code has JIT code. The search is split into
+** windows only for code compiled with PCRE2_USE_OFFSET_LIMIT. */
+enum match_outcome pattern_match(const pcre2_code *code, int jit, struct match_scratch *scratch, const char *subject,
+                                 size_t len, size_t *start, size_t *end);
+enum match_limit_kind scratch_last_limit(const struct match_scratch *scratch);
+const char *match_limit_name(enum match_limit_kind kind);
+/* Turn the limit hits of records into warnings in engine->problems, once per record. */
+void engine_report_limits(struct triage_engine *engine);
 /* Byte offsets of named captures of the last hit: the caller walks groups 1..group_count. */
 int scratch_group(const struct match_scratch *scratch, uint32_t group, size_t *start, size_t *end);
 int record_which_alternative(const struct record *record, struct match_scratch *scratch, const char *subject,
@@ -151,20 +223,49 @@ void rank_score(const struct triage_engine *engine, const struct record *record,
                 struct hit *hit);
 int hit_compare(const void *a, const void *b);
 double literal_chars(const char *pattern, size_t len);
+void rank_release(struct triage_engine *engine);
+void rank_weights(double weights[TRIAGE_SCORE_PARTS], double *floor);
+double line_errorness(const char *line, size_t len);
+void rank_weigh_line(struct hit *hit, double errorness);
+int rank_guess(const struct triage_engine *engine, const char *text, size_t len, struct hit *out, size_t max);
+size_t pattern_group_end(const char *pattern, size_t len, size_t open);
+size_t rank_branch_count(const struct triage_engine *engine, size_t r);
+const char *rank_branch_pattern(const struct triage_engine *engine, size_t r, size_t i);
+const char *rank_signature_pattern(const struct triage_engine *engine, size_t r);
+int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
+                         const char *line, size_t line_len, size_t *start, size_t *end);
 
 /* engine.c */
+int engine_prepare(struct triage_engine *engine);
 struct record *engine_find(const struct triage_engine *engine, const char *id);
 size_t engine_find_index(const struct triage_engine *engine, const char *id);
 int engine_match_text(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
                       size_t len, struct hit **hits, size_t *count);
+/* Candidate records for one line: *records receives their indexes in
+** ascending order; returns how many, or SIZE_MAX for every record. */
+typedef size_t (*line_candidates_fn)(void *context, const char *line, size_t len, const uint32_t **records);
+int engine_match_candidates(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
+                            size_t len, line_candidates_fn candidates, void *context, struct hit **hits,
+                            size_t *count);
 
 /* lua_engine.c */
 int lua_engine_init(struct triage_engine *engine);
 void lua_engine_close(struct triage_engine *engine);
+int lua_engine_render_scan(struct triage_engine *engine, const char *summary, size_t len,
+                           const triage_render_options *options, char **out, size_t *out_len, int *findings);
 int lua_engine_render(struct triage_engine *engine, const char *text, size_t len, const struct hit *hits,
                       size_t hit_count, const triage_render_options *options, char **out, size_t *out_len,
                       int *diagnosed);
 int lua_engine_check(struct triage_engine *engine);
 int lua_engine_load_site(struct triage_engine *engine, const char *path);
+/* Call engine.lua's function name(args..., options) under the engine's
+** lock. args are byte strings of lens[i] bytes (lens NULL: NUL-terminated;
+** a NULL arg pushes nil); options NULL pushes none. On success *out (when
+** out is not NULL) receives a copy of the first result, a string, and
+** numbers[0..nnumbers) the integer results after it. Returns 0, or -1
+** with the error set. */
+int lua_engine_call(struct triage_engine *engine, const char *name, const char *const *args, const size_t *lens,
+                    int nargs, const triage_render_options *options, char **out, size_t *out_len, int *numbers,
+                    int nnumbers);
 
 #endif

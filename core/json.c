@@ -61,24 +61,83 @@ static void arena_free(struct arena *arena)
 
 /* }==== */
 
+/* One step of the path from the root to the value being parsed. */
+struct path_step {
+    const char *key; /* NULL inside an array */
+    size_t index;
+};
+
 struct parser {
     const unsigned char *p, *end;
     const unsigned char *line_start;
     unsigned line;
+    /* The last column computed: the column of column_at on the line that
+    ** starts at column_line. Values come in order, so most columns are
+    ** counted on from the previous one instead of from the line start,
+    ** which would cost quadratic time on a long single-line file. */
+    const unsigned char *column_line, *column_at;
+    unsigned column;
+    size_t values;
+    struct path_step path[JSON_MAX_DEPTH + 1];
+    int path_depth;
     struct arena *arena;
     struct json_error *err;
     int failed;
 };
 
-static unsigned column_of(const struct parser *ps, const unsigned char *at)
+static unsigned column_of(struct parser *ps, const unsigned char *at)
 {
     /* Columns count characters, not bytes, so a multibyte character before
     ** the error moves the column by one as an editor shows it. */
-    unsigned column = 1;
-    for (const unsigned char *c = ps->line_start; c < at; c++)
-        if ((*c & 0xC0) != 0x80)
-            column++;
-    return column;
+    if (ps->column_line != ps->line_start || at < ps->column_at) {
+        ps->column_line = ps->column_at = ps->line_start;
+        ps->column = 1;
+    }
+    for (; ps->column_at < at; ps->column_at++)
+        if ((*ps->column_at & 0xC0) != 0x80)
+            ps->column++;
+    return ps->column;
+}
+
+/* Write the path of the value being parsed, such as "workarounds[1].how",
+** into out; "-" at the top level. */
+static void format_path(const struct parser *ps, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < ps->path_depth && n < size; i++) {
+        const struct path_step *step = &ps->path[i];
+        int w;
+        if (step->key != NULL)
+            w = snprintf(out + n, size - n, "%s%s", n > 0 ? "." : "", step->key);
+        else
+            w = snprintf(out + n, size - n, "[%zu]", step->index);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    /* Keys may hold control characters, and snprintf may have cut the last
+    ** character short; neither belongs in a message. */
+    size_t len = strlen(out), keep = len;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7F)
+            out[i] = '?';
+    while (keep > 0 && ((unsigned char)out[keep - 1] & 0x80) != 0) {
+        unsigned char c = (unsigned char)out[--keep];
+        if ((c & 0xC0) == 0xC0) {
+            size_t need = 2;
+            if (c >= 0xF0)
+                need = 4;
+            else if (c >= 0xE0)
+                need = 3;
+            if (len - keep >= need)
+                keep = len; /* the last character is whole */
+            break;
+        }
+    }
+    out[keep] = '\0';
+    if (out[0] == '\0')
+        snprintf(out, size, "-");
 }
 
 static int fail_at(struct parser *ps, const unsigned char *at, const char *fmt, ...)
@@ -88,6 +147,7 @@ static int fail_at(struct parser *ps, const unsigned char *at, const char *fmt, 
     ps->failed = 1;
     ps->err->line = ps->line;
     ps->err->column = column_of(ps, at);
+    format_path(ps, ps->err->field, sizeof ps->err->field);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ps->err->message, sizeof ps->err->message, fmt, ap);
@@ -111,6 +171,10 @@ static void skip_space(struct parser *ps)
 
 static struct json_node *new_node(struct parser *ps, enum json_type type, const unsigned char *at)
 {
+    if (++ps->values > JSON_MAX_VALUES) {
+        fail_at(ps, at, "more than %u values in one document", JSON_MAX_VALUES);
+        return NULL;
+    }
     struct json_node *node = arena_alloc(ps->arena, sizeof *node);
     if (node == NULL) {
         fail_at(ps, at, "out of memory");
@@ -219,6 +283,16 @@ static int parse_string(struct parser *ps, const char **text, size_t *len)
     size_t n = 0;
     while (ps->p < q) {
         unsigned char c = *ps->p;
+        if (c >= 0x20 && c < 0x80 && c != '\\') {
+            /* Plain ASCII, most of a record, is copied a run at a time. */
+            const unsigned char *run = ps->p + 1;
+            while (run < q && *run >= 0x20 && *run < 0x80 && *run != '\\')
+                run++;
+            memcpy(out + n, ps->p, (size_t)(run - ps->p));
+            n += (size_t)(run - ps->p);
+            ps->p = run;
+            continue;
+        }
         if (c < 0x20)
             return fail_at(ps, ps->p, "control character 0x%02x in string; escape it as \\u%04x", c, c);
         if (c == '\\') {
@@ -271,6 +345,10 @@ static struct json_node *parse_number(struct parser *ps)
     int integral = 1;
     if (c < ps->end && *c == '-')
         c++;
+    if (c < ps->end && (*c == 'I' || *c == 'N')) {
+        fail_at(ps, start, "NaN and Infinity are not JSON numbers");
+        return NULL;
+    }
     if (c >= ps->end || *c < '0' || *c > '9') {
         fail_at(ps, start, "invalid number: expected a digit");
         return NULL;
@@ -390,9 +468,12 @@ static struct json_node *parse_array(struct parser *ps, int depth)
         return node;
     }
     for (;;) {
+        ps->path[depth] = (struct path_step){NULL, list.count};
+        ps->path_depth = depth + 1;
         struct json_node *item = parse_value(ps, depth + 1);
         if (item == NULL || list_push(&list, &item) != 0)
             goto fail;
+        ps->path_depth = depth;
         skip_space(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
@@ -416,19 +497,89 @@ fail:
     return NULL;
 }
 
-static int key_seen(const struct list *list, const char *key, size_t len)
+/* Keys of the object being parsed, for duplicate detection: a linear scan
+** while the object is small, then an open-addressing table of member
+** positions, so that an object of a million keys is not quadratic. */
+struct key_index {
+    size_t *slots; /* member position + 1, 0 when empty */
+    size_t cap;
+};
+
+#define KEY_INDEX_FROM 16
+
+static size_t key_hash(const char *key, size_t len)
+{
+    size_t h = (size_t)1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * (size_t)1099511628211ull;
+    return h;
+}
+
+static int same_key(const struct json_member *member, const char *key, size_t len)
+{
+    return member->key_len == len && memcmp(member->key, key, len) == 0;
+}
+
+/* Insert member `position` of list into the index; 0, or -1 out of memory. */
+static int key_index_add(struct key_index *index, const struct list *list, size_t position)
 {
     const struct json_member *members = list->items;
-    for (size_t i = 0; i < list->count; i++)
-        if (members[i].key_len == len && memcmp(members[i].key, key, len) == 0)
+    if ((position + 1) * 2 > index->cap) {
+        size_t cap = index->cap ? index->cap * 2 : 64;
+        size_t *slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return -1;
+        free(index->slots);
+        index->slots = slots;
+        index->cap = cap;
+        for (size_t i = 0; i < position; i++) {
+            size_t h = key_hash(members[i].key, members[i].key_len) & (cap - 1);
+            while (slots[h] != 0)
+                h = (h + 1) & (cap - 1);
+            slots[h] = i + 1;
+        }
+    }
+    size_t h = key_hash(members[position].key, members[position].key_len) & (index->cap - 1);
+    while (index->slots[h] != 0)
+        h = (h + 1) & (index->cap - 1);
+    index->slots[h] = position + 1;
+    return 0;
+}
+
+static int key_seen(const struct list *list, const struct key_index *index, const char *key, size_t len)
+{
+    const struct json_member *members = list->items;
+    if (index->cap == 0) {
+        for (size_t i = 0; i < list->count; i++)
+            if (same_key(&members[i], key, len))
+                return 1;
+        return 0;
+    }
+    for (size_t h = key_hash(key, len) & (index->cap - 1); index->slots[h] != 0; h = (h + 1) & (index->cap - 1))
+        if (same_key(&members[index->slots[h] - 1], key, len))
             return 1;
     return 0;
 }
 
+/* A key as messages quote it: at most about 60 bytes, cut at a character
+** boundary, control characters shown as '?'. Keys are valid UTF-8. */
+static const char *shown_key(const char *key, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)key; *c != '\0' && n + 4 < size; c++)
+        out[n++] = *c < 0x20 || *c == 0x7F ? '?' : (char)*c;
+    while (n > 0 && key[n] != '\0' && ((unsigned char)key[n] & 0xC0) == 0x80)
+        n--; /* the next byte continues a character: drop its start */
+    out[n] = '\0';
+    return out;
+}
+
 static struct json_node *parse_object(struct parser *ps, int depth)
 {
+    char key_text[64];
     struct json_node *node = new_node(ps, JSON_OBJECT, ps->p);
     struct list list = {NULL, 0, 0, sizeof(struct json_member)};
+    struct key_index index = {NULL, 0};
     if (node == NULL)
         return NULL;
     ps->p++;
@@ -447,19 +598,24 @@ static struct json_node *parse_object(struct parser *ps, int depth)
         const unsigned char *key_at = ps->p;
         if (parse_string(ps, &member.key, &member.key_len) != 0)
             goto fail;
-        if (key_seen(&list, member.key, member.key_len)) {
-            fail_at(ps, key_at, "duplicate key \"%s\"", member.key);
+        ps->path[depth] = (struct path_step){member.key, 0};
+        ps->path_depth = depth + 1;
+        if (key_seen(&list, &index, member.key, member.key_len)) {
+            fail_at(ps, key_at, "duplicate key \"%s\"", shown_key(member.key, key_text, sizeof key_text));
             goto fail;
         }
         skip_space(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
-            fail_at(ps, ps->p, "expected ':' after key \"%s\"", member.key);
+            fail_at(ps, ps->p, "expected ':' after key \"%s\"", shown_key(member.key, key_text, sizeof key_text));
             goto fail;
         }
         ps->p++;
         member.value = parse_value(ps, depth + 1);
         if (member.value == NULL || list_push(&list, &member) != 0)
             goto fail;
+        if (list.count > KEY_INDEX_FROM && key_index_add(&index, &list, list.count - 1) != 0)
+            goto fail;
+        ps->path_depth = depth;
         skip_space(ps);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p++;
@@ -472,6 +628,7 @@ static struct json_node *parse_object(struct parser *ps, int depth)
         fail_at(ps, ps->p, "expected ',' or '}' in object");
         goto fail;
     }
+    free(index.slots);
     node->u.object.count = list.count;
     node->u.object.members = list_finish(ps, &list);
     if (node->u.object.members == NULL)
@@ -480,6 +637,7 @@ static struct json_node *parse_object(struct parser *ps, int depth)
 fail:
     fail_at(ps, ps->p, "out of memory");
     free(list.items);
+    free(index.slots);
     return NULL;
 }
 
@@ -556,6 +714,7 @@ int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_e
     doc->arena = NULL;
     if (ps.arena == NULL) {
         err->line = err->column = 0;
+        snprintf(err->field, sizeof err->field, "-");
         snprintf(err->message, sizeof err->message, "out of memory");
         return -1;
     }
@@ -566,6 +725,7 @@ int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_e
     if (root != NULL) {
         skip_space(&ps);
         if (ps.p < ps.end) {
+            ps.path_depth = 0;
             fail_at(&ps, ps.p, "unexpected text after the JSON value");
             root = NULL;
         }

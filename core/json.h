@@ -18,6 +18,10 @@ enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSO
 
 /* Deepest nesting of arrays and objects that a record file may use. */
 #define JSON_MAX_DEPTH 32
+/* Most values (of any type, containers included) in one document. A record
+** has a few hundred; the limit keeps a 64 MiB file of "1,1,1,..." from
+** costing gigabytes of nodes. */
+#define JSON_MAX_VALUES 1000000u
 
 struct json_node;
 
@@ -43,9 +47,12 @@ struct json_doc {
     void *arena;
 };
 
-/* Error of a failed parse: position and a message naming the problem. */
+/* Error of a failed parse: position, the JSON path of the value being read
+** ("workarounds[1].how", "-" at the top level) and a message naming the
+** problem. */
 struct json_error {
     unsigned line, column;
+    char field[128];
     char message[160];
 };
 

@@ -5,14 +5,49 @@
 ** duplicate-id detection, the loaded/rejected counts.
 ** Depends on: record.c for validating one record.
 */
+#define _DEFAULT_SOURCE /* d_type and DT_* in struct dirent */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
 #define MAX_FOLDER_DEPTH 16
+
+/* Folders already read by one load call, by device and inode, so that a
+** symbolic link back up the tree is read once, not once per path to it. */
+struct visited {
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } *items;
+    size_t count, cap;
+};
+
+/* 1 when path was visited before, 0 when it is now marked, -1 on failure. */
+static int visit(struct visited *visited, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    for (size_t i = 0; i < visited->count; i++)
+        if (visited->items[i].dev == st.st_dev && visited->items[i].ino == st.st_ino)
+            return 1;
+    if (visited->count == visited->cap) {
+        size_t cap = visited->cap ? visited->cap * 2 : 16;
+        void *items = realloc(visited->items, cap * sizeof *visited->items);
+        if (items == NULL)
+            return -1;
+        visited->items = items;
+        visited->cap = cap;
+    }
+    visited->items[visited->count].dev = st.st_dev;
+    visited->items[visited->count].ino = st.st_ino;
+    visited->count++;
+    return 0;
+}
 
 static void index_insert(struct triage_engine *engine, size_t position);
 
@@ -74,19 +109,23 @@ static int add_record(struct triage_engine *engine, struct record *record)
     if (engine->record_count == engine->record_cap) {
         size_t cap = engine->record_cap ? engine->record_cap * 2 : 256;
         struct record **records = realloc(engine->records, cap * sizeof *records);
-        if (records == NULL) {
-            record_free(record);
-            return -1;
-        }
+        if (records == NULL)
+            goto out_of_memory;
         engine->records = records;
         engine->record_cap = cap;
     }
+    /* The index grows before the record is added, so that a failure leaves
+    ** the engine as it was. */
+    if ((engine->record_count + 1) * 2 > engine->index_cap && grow_index(engine) != 0)
+        goto out_of_memory;
     engine->records[engine->record_count++] = record;
-    /* Growing the index re-inserts every record, the new one included. */
-    if (engine->record_count * 2 > engine->index_cap)
-        return grow_index(engine);
     index_insert(engine, engine->record_count - 1);
     return 0;
+out_of_memory:
+    problem_add(&engine->problems, TRIAGE_ERROR, record->file, 0, 0, record->id, "-",
+                "out of memory adding the record; it is skipped");
+    record_free(record);
+    return -1;
 }
 
 #define SUPPLEMENT_SUFFIX ".supplement.json"
@@ -150,12 +189,19 @@ static int skip_entry(const struct dirent *entry)
     return entry->d_name[0] != '.';
 }
 
-static void load_folder(struct triage_engine *engine, const char *path, int depth)
+static void load_folder(struct triage_engine *engine, const char *path, int depth, struct visited *visited)
 {
     struct dirent **entries;
     if (depth > MAX_FOLDER_DEPTH) {
         problem_add(&engine->problems, TRIAGE_WARNING, path, 0, 0, "-", "-",
                     "folder nesting deeper than %d levels; not read", MAX_FOLDER_DEPTH);
+        return;
+    }
+    int seen = visit(visited, path);
+    if (seen != 0) {
+        problem_add(&engine->problems, TRIAGE_WARNING, path, 0, 0, "-", "-", "%s",
+                    seen > 0 ? "folder already read through another path (a symbolic link loop?); not read again"
+                             : "cannot read folder: stat failed or out of memory");
         return;
     }
     /* Sorted so that the load order, and with it the first of two duplicate
@@ -167,9 +213,16 @@ static void load_folder(struct triage_engine *engine, const char *path, int dept
     }
     for (int i = 0; i < n; i++) {
         char *child = dup_printf("%s/%s", path, entries[i]->d_name);
-        if (child != NULL) {
-            if (path_is_dir(child))
-                load_folder(engine, child, depth + 1);
+        if (child == NULL) {
+            problem_add(&engine->problems, TRIAGE_ERROR, path, 0, 0, "-", "-", "out of memory reading '%s'; skipped",
+                        entries[i]->d_name);
+        } else {
+            /* The entry's type spares a stat per record file; links and
+            ** file systems that do not tell the type are asked. */
+            unsigned char type = entries[i]->d_type;
+            int is_dir = type == DT_DIR || ((type == DT_LNK || type == DT_UNKNOWN) && path_is_dir(child));
+            if (is_dir)
+                load_folder(engine, child, depth + 1, visited);
             else if (ends_with_json(entries[i]->d_name) && !is_supplement(entries[i]->d_name))
                 load_file(engine, child);
         }
@@ -198,10 +251,13 @@ int triage_load_records(triage_engine *engine, const char *path)
     }
     while (len > 1 && clean[len - 1] == '/')
         clean[--len] = '\0';
-    if (path_is_dir(clean))
-        load_folder(engine, clean, 0);
-    else
+    if (path_is_dir(clean)) {
+        struct visited visited = {NULL, 0, 0};
+        load_folder(engine, clean, 0, &visited);
+        free(visited.items);
+    } else {
         load_file(engine, clean);
+    }
     free(clean);
     if ((engine->flags & TRIAGE_STRICT) && engine->rejected > rejected) {
         set_error("%zu record(s) under '%s' were rejected", engine->rejected - rejected, path);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lua_regex.h"
+#include "sandbox.h"
 
 int luaopen_cjson(lua_State *L);
 
@@ -157,7 +159,35 @@ static int core_match_all(lua_State *L)
     return 1;
 }
 
+/* core.guess(text) -> list of {index=, id=, score=, similarity=}, best first:
+** the records closest to text when no regex matched it. */
+static int core_guess(lua_State *L)
+{
+    const struct triage_engine *engine = engine_of(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    struct hit guesses[8];
+    int n = engine->prepared ? rank_guess(engine, text, len, guesses, 8) : 0;
+    if (n < 0)
+        return luaL_error(L, "out of memory ranking guesses");
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, (lua_Integer)guesses[i].record + 1);
+        lua_setfield(L, -2, "index");
+        lua_pushstring(L, guesses[i].id);
+        lua_setfield(L, -2, "id");
+        lua_pushnumber(L, guesses[i].score);
+        lua_setfield(L, -2, "score");
+        lua_pushnumber(L, guesses[i].parts[TRIAGE_PART_SIMILARITY]);
+        lua_setfield(L, -2, "similarity");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"guess", core_guess},
     {"match_all", core_match_all},
     {"record_count", core_record_count},
     {"find", core_find},
@@ -241,6 +271,10 @@ int lua_engine_init(struct triage_engine *engine)
     lua_setfield(L, -2, "cjson");
     lua_pushcfunction(L, open_core);
     lua_setfield(L, -2, "triage.core");
+    lua_pushcfunction(L, luaopen_triage_regex);
+    lua_setfield(L, -2, "triage.regex");
+    lua_pushcfunction(L, luaopen_triage_script);
+    lua_setfield(L, -2, "triage.script");
     lua_pop(L, 1);
 
     /* The engine's own modules come from its data folder only, so a stray
@@ -313,6 +347,16 @@ static void push_hit(lua_State *L, const struct triage_engine *engine, struct ma
         lua_setfield(L, -2, PART_NAMES[p]);
     }
     lua_setfield(L, -2, "parts");
+    double weights[TRIAGE_SCORE_PARTS], floor;
+    rank_weights(weights, &floor);
+    lua_createtable(L, 0, TRIAGE_SCORE_PARTS);
+    for (int p = 0; p < TRIAGE_SCORE_PARTS; p++) {
+        lua_pushnumber(L, weights[p]);
+        lua_setfield(L, -2, PART_NAMES[p]);
+    }
+    lua_setfield(L, -2, "weights");
+    lua_pushnumber(L, floor);
+    lua_setfield(L, -2, "match_floor");
     lua_pushinteger(L, (lua_Integer)hit->line);
     lua_setfield(L, -2, "line");
     lua_pushlstring(L, line, hit->line_len);
@@ -325,10 +369,14 @@ static void push_hit(lua_State *L, const struct triage_engine *engine, struct ma
     lua_setfield(L, -2, "text");
     lua_pushinteger(L, hit->alternative + 1);
     lua_setfield(L, -2, "alternative");
-    if (hit->alternative >= 0 && (size_t)hit->alternative < record->alternative_count) {
-        lua_pushstring(L, record->alternatives[hit->alternative].pattern);
-        lua_setfield(L, -2, "pattern");
-    }
+    lua_pushstring(L, hit->pattern != NULL ? hit->pattern : record->regex);
+    lua_setfield(L, -2, "pattern");
+    lua_pushnumber(L, hit->line_weight);
+    lua_setfield(L, -2, "line_weight");
+    lua_pushboolean(L, hit->truncated);
+    lua_setfield(L, -2, "truncated");
+    lua_pushboolean(L, hit->by_signature);
+    lua_setfield(L, -2, "by_signature");
     size_t start, end;
     if (record_match(record, scratch, line, hit->line_len, &start, &end) == MATCH_HIT)
         push_captures(L, record, scratch, line);
@@ -362,8 +410,11 @@ int lua_engine_render(struct triage_engine *engine, const char *text, size_t len
     }
     lua_pushlstring(L, text, len);
     push_options(L, options);
-    if (call_engine(L, "diagnose", 3, 2) != 0)
+    if (call_engine(L, "diagnose", 3, 3) != 0)
         goto done;
+    /* The third result lists the rule failures first seen in this call. */
+    sandbox_add_failures(&engine->problems, L, -1);
+    lua_pop(L, 1);
     size_t n;
     const char *rendered = lua_tolstring(L, -2, &n);
     if (rendered == NULL) {
@@ -384,6 +435,80 @@ done:
     lua_settop(L, top);
     pthread_mutex_unlock(&engine->lua_lock);
     scratch_free(scratch);
+    return rc;
+}
+
+/* Render a scan summary, the JSON document of scan_summary.c, with
+** engine.lua's scan(). *findings receives the number of findings. */
+int lua_engine_render_scan(struct triage_engine *engine, const char *summary, size_t len,
+                           const triage_render_options *options, char **out, size_t *out_len, int *findings)
+{
+    pthread_mutex_lock(&engine->lua_lock);
+    lua_State *L = engine->L;
+    int top = lua_gettop(L);
+    int rc = -1;
+    push_engine_function(L, "scan");
+    lua_pushlstring(L, summary, len);
+    push_options(L, options);
+    if (call_engine(L, "scan", 2, 2) == 0) {
+        size_t n;
+        const char *rendered = lua_tolstring(L, -2, &n);
+        if (rendered == NULL) {
+            set_error("scan: the formatter returned %s, expected a string", luaL_typename(L, -2));
+        } else if ((*out = malloc(n + 1)) == NULL) {
+            set_error("out of memory copying %zu bytes of output", n);
+        } else {
+            memcpy(*out, rendered, n + 1);
+            *out_len = n;
+            *findings = (int)lua_tointeger(L, -1);
+            rc = 0;
+        }
+    }
+    lua_settop(L, top);
+    pthread_mutex_unlock(&engine->lua_lock);
+    return rc;
+}
+
+int lua_engine_call(struct triage_engine *engine, const char *name, const char *const *args, const size_t *lens,
+                    int nargs, const triage_render_options *options, char **out, size_t *out_len, int *numbers,
+                    int nnumbers)
+{
+    pthread_mutex_lock(&engine->lua_lock);
+    lua_State *L = engine->L;
+    int top = lua_gettop(L);
+    int rc = -1;
+    if (!lua_checkstack(L, nargs + nnumbers + 8)) {
+        set_error("%s: Lua stack overflow", name);
+        goto done;
+    }
+    push_engine_function(L, name);
+    for (int i = 0; i < nargs; i++) {
+        if (args[i] == NULL)
+            lua_pushnil(L);
+        else
+            lua_pushlstring(L, args[i], lens != NULL ? lens[i] : strlen(args[i]));
+    }
+    if (options != NULL)
+        push_options(L, options);
+    if (call_engine(L, name, nargs + (options != NULL), 1 + nnumbers) != 0)
+        goto done;
+    for (int i = 0; i < nnumbers; i++)
+        numbers[i] = (int)lua_tointeger(L, -nnumbers + i);
+    if (out != NULL) {
+        size_t n;
+        const char *text = lua_tolstring(L, -nnumbers - 1, &n);
+        if (text == NULL || (*out = malloc(n + 1)) == NULL) {
+            set_error("%s: %s", name, text == NULL ? "no text returned" : "out of memory copying the output");
+            goto done;
+        }
+        memcpy(*out, text, n + 1);
+        if (out_len != NULL)
+            *out_len = n;
+    }
+    rc = 0;
+done:
+    lua_settop(L, top);
+    pthread_mutex_unlock(&engine->lua_lock);
     return rc;
 }
 
@@ -477,6 +602,7 @@ int triage_check(triage_engine *engine, const char *sample_path)
     }
     lua_settop(L, top);
     pthread_mutex_unlock(&engine->lua_lock);
+    engine_report_limits(engine);
     if (rc != 0)
         return -1;
     int errors = 0;

@@ -2,26 +2,30 @@
 ** Matching: compile record regexes with PCRE2 and run them under limits.
 **
 ** Owns: compile options, the JIT/interpreter choice, per-thread scratch
-** (match data, match context, JIT stack), match limits and outcomes.
+** (match data, match context, JIT stack), match limits, the time budget of
+** one (record, subject) pair, limit outcomes and quarantine.
 ** Depends on: PCRE2 (8-bit).
 **
 ** Every pattern is compiled once per engine: case-insensitive, UTF with
 ** invalid UTF-8 in subjects tolerated (logs carry whatever clients sent),
-** \C refused because it can split a character, and a nesting limit. A
-** record whose regex does not compile is rejected with PCRE2's message and
-** the offset of the error.
+** \C refused because it can split a character, (*UCP) refused, a nesting
+** limit and a maximum pattern length. A record whose regex does not compile
+** is rejected with PCRE2's message and the offset of the error.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-/* Limits per pcre2_match call: enough for any sane log pattern, small enough
-** that a pathological one fails fast. Measured as PCRE2 counts them, not in
-** time. NOTE: the match counter restarts at every start position, so an
-** unanchored catastrophic pattern can still cost limit x line length. */
-#define MATCH_LIMIT 200000u
+/* Limits per start position of a pcre2_match call. PCRE2 restarts the match
+** counter at every start position, so these alone do not bound a search:
+** a hostile pattern can cost nearly the limit at each of thousands of
+** positions. search() below bounds the whole search by windows and a clock.
+** On the public corpus and shipped records, the interpreter needs at most
+** about 22,000 and JIT about 5,500 on lines of up to 2.5 KiB. */
+#define POSITION_MATCH_LIMIT 100000u
 #define DEPTH_LIMIT 5000u
 #define HEAP_LIMIT_KIB 16384u
 #define JIT_STACK_MIN (32u << 10)
@@ -31,17 +35,46 @@
 ** match, only their higher groups are not reported. */
 #define SCRATCH_GROUPS 128u
 
+/* Time budget of one (record, subject) pair. A search stops starting new
+** windows once this much time has passed, so a pair costs at most this plus
+** one window. */
+#define PAIR_BUDGET_NS 30000000ull
+/* Match-limit units that one pcre2_match call may spend over all its start
+** positions: the per-position limit is this divided by the window size. At
+** about 5 ns per unit for JIT and 40 ns for the interpreter (measured on an
+** x86-64 server core with PCRE2 10.42), one window costs about 10 ms. */
+#define JIT_WINDOW_UNITS 2000000u
+#define INTERPRETER_WINDOW_UNITS 250000u
+#define FIRST_WINDOW 1024u
+#define MAX_WINDOW 65536u
+#define MIN_POSITION_LIMIT 16u
+/* Work after which a pattern is JIT-compiled: a match costs one unit plus
+** one per JIT_UNIT_BYTES of subject. The compile costs about as much as
+** 32 interpreted matches of a log line. A subject of 16 KiB or more is
+** matched with JIT from the start, because the interpreter would be slow
+** on it and could run into the time budget where JIT does not. */
+#define JIT_AFTER_UNITS 32u
+#define JIT_UNIT_BYTES 512u
+
+/* A record that hit a limit this many times is skipped for the rest of the
+** engine's life: each hit may cost a full time budget. */
+#define QUARANTINE_AFTER 10u
+
 struct match_scratch {
     pcre2_match_data *data;
     pcre2_match_context *context;
     pcre2_jit_stack *jit_stack;
+    enum match_limit_kind last_limit; /* why the last MATCH_LIMIT outcome happened */
 };
 
 /* DOTALL lets a pattern written for a multi-line message (a Go panic, a
 ** race report) match that message whole; on a single log line it changes
-** nothing. */
-static const uint32_t COMPILE_OPTIONS =
-    PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C;
+** nothing. NEVER_UCP rejects (*UCP), which pcre2(3) lists among the
+** settings an application can lock out of untrusted patterns. With
+** USE_OFFSET_LIMIT, search() can split a long subject into windows of
+** start positions. */
+static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
+                                        PCRE2_NEVER_BACKSLASH_C | PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
 
 static pcre2_compile_context *new_compile_context(void)
 {
@@ -120,13 +153,16 @@ static int collect_group_names(struct record *record)
     for (uint32_t i = 0; i < name_count; i++) {
         const unsigned char *entry = table + (size_t)i * entry_size;
         uint32_t group = ((uint32_t)entry[0] << 8) | entry[1];
-        if (group <= record->group_count && record->group_names[group] == NULL)
+        if (group <= record->group_count && record->group_names[group] == NULL) {
             record->group_names[group] = dup_string((const char *)entry + 2);
+            if (record->group_names[group] == NULL)
+                return -1;
+        }
     }
     return 0;
 }
 
-static void compile_alternatives(struct record *record, pcre2_compile_context *ctx)
+static int compile_alternatives(struct record *record, pcre2_compile_context *ctx)
 {
     enum { MAX_ALTERNATIVES = 64 };
     size_t starts[MAX_ALTERNATIVES], lens[MAX_ALTERNATIVES];
@@ -136,24 +172,346 @@ static void compile_alternatives(struct record *record, pcre2_compile_context *c
         count = MAX_ALTERNATIVES;
     record->alternatives = calloc(count, sizeof *record->alternatives);
     if (record->alternatives == NULL)
-        return;
+        return -1;
     record->alternative_count = count;
     for (size_t i = 0; i < count; i++) {
         struct alternative *alt = &record->alternatives[i];
         alt->pattern = malloc(lens[i] + 1);
         if (alt->pattern == NULL)
-            continue;
+            return -1;
         memcpy(alt->pattern, record->regex + starts[i], lens[i]);
         alt->pattern[lens[i]] = '\0';
         alt->literal_chars = literal_chars(alt->pattern, lens[i]);
-        if (count == 1)
-            continue; /* the whole pattern is the alternative */
-        int errcode;
-        PCRE2_SIZE erroffset;
-        /* An alternative may refer to a group defined in another one and
-        ** fail alone; it is then scored without telling alternatives apart. */
-        alt->code = pcre2_compile((PCRE2_SPTR)alt->pattern, lens[i], COMPILE_OPTIONS, &errcode, &erroffset, ctx);
     }
+    (void)ctx; /* the alternatives compile on first use, see compile_alternative_codes */
+    return 0;
+}
+
+/* Compile the alternatives of a record's regex on first use: a one-off
+** diagnosis never needs them, and compiling thousands costs tens of
+** milliseconds. An alternative may refer to a group defined in another one
+** and fail alone; it is then scored without telling alternatives apart. */
+static void compile_alternative_codes(struct record *record)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    if (atomic_load_explicit(&record->alternatives_compiled, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&lock);
+    if (!atomic_load_explicit(&record->alternatives_compiled, memory_order_relaxed)) {
+        pcre2_compile_context *ctx = new_compile_context();
+        for (size_t i = 0; record->alternative_count > 1 && i < record->alternative_count; i++) {
+            struct alternative *alt = &record->alternatives[i];
+            int errcode;
+            PCRE2_SIZE erroffset;
+            alt->code = pcre2_compile((PCRE2_SPTR)alt->pattern, strlen(alt->pattern), COMPILE_OPTIONS, &errcode,
+                                      &erroffset, ctx);
+        }
+        pcre2_compile_context_free(ctx);
+        atomic_store_explicit(&record->alternatives_compiled, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Whether pattern uses \G, which asserts the start offset of a call and so
+** would change meaning when search() splits a subject into windows. */
+static int uses_start_assertion(const char *pattern)
+{
+    int quoted = 0;
+    for (const char *c = pattern; *c != '\0'; c++) {
+        if (*c != '\\')
+            continue;
+        if (c[1] == '\0')
+            break;
+        if (quoted)
+            quoted = c[1] != 'E';
+        else if (c[1] == 'Q')
+            quoted = 1;
+        else if (c[1] == 'G')
+            return 1;
+        c++;
+    }
+    return 0;
+}
+
+/* {==== backtracking risk */
+
+/* Backtracking risk: a heuristic scan of the pattern text for the shapes
+** that make a backtracking matcher take exponential or high polynomial
+** time: a repeated group that contains an unbounded repeat itself, such as
+** (a+)+ or (.*a){12}, and a repeated alternation whose branches can match
+** the same text, such as (a|aa)+ or (a|a?)+. Possessive repeats and atomic
+** groups do not backtrack and are not flagged. It is a warning for
+** 'triage check', not a proof: search() bounds the cost of every pattern. */
+
+#define RISK_MAX_DEPTH 64
+
+/* Length of the quantifier at p ("*", "+?", "{2,}", ...), 0 when none; sets
+** *unbounded and *repeats (the maximum is above one) and *possessive. */
+static size_t read_quantifier(const char *p, int *unbounded, int *repeats, int *possessive)
+{
+    size_t n = 0;
+    *unbounded = *repeats = *possessive = 0;
+    if (*p == '*' || *p == '+') {
+        *unbounded = *repeats = 1;
+        n = 1;
+    } else if (*p == '?') {
+        n = 1;
+    } else if (*p == '{') {
+        const char *q = p + 1;
+        unsigned long low = 0, high = 0;
+        int digits = 0, comma = 0, high_digits = 0;
+        while (*q >= '0' && *q <= '9') {
+            low = low * 10 + (unsigned long)(*q - '0');
+            if (low > 100000)
+                low = 100000;
+            q++;
+            digits++;
+        }
+        if (*q == ',') {
+            comma = 1;
+            q++;
+            while (*q >= '0' && *q <= '9') {
+                high = high * 10 + (unsigned long)(*q - '0');
+                if (high > 100000)
+                    high = 100000;
+                q++;
+                high_digits++;
+            }
+        }
+        if (*q != '}' || digits == 0)
+            return 0; /* a literal '{' */
+        n = (size_t)(q - p) + 1;
+        *unbounded = comma && high_digits == 0;
+        *repeats = *unbounded || (comma ? high > 1 : low > 1);
+    } else {
+        return 0;
+    }
+    if (p[n] == '+') {
+        *possessive = 1;
+        n++;
+    } else if (p[n] == '?') {
+        n++;
+    }
+    return n;
+}
+
+/* Offset just past the escape at p[i] == '\\'. */
+static size_t skip_escape(const char *p, size_t i, size_t len)
+{
+    if (i + 1 >= len)
+        return len;
+    char c = p[i + 1];
+    if (strchr("xopPNgk", c) != NULL && i + 2 < len && (p[i + 2] == '{' || p[i + 2] == '<')) {
+        char close = p[i + 2] == '{' ? '}' : '>';
+        const char *end = memchr(p + i + 2, close, len - i - 2);
+        return end != NULL ? (size_t)(end - p) + 1 : len;
+    }
+    return i + 2;
+}
+
+/* Offset just past the character class that starts at p[i] == '['. */
+static size_t skip_class(const char *p, size_t i, size_t len)
+{
+    i++;
+    if (i < len && p[i] == '^')
+        i++;
+    if (i < len && p[i] == ']')
+        i++;
+    while (i < len && p[i] != ']') {
+        if (p[i] == '\\')
+            i = skip_escape(p, i, len);
+        else if (p[i] == '[' && i + 1 < len && p[i + 1] == ':') {
+            const char *end = strstr(p + i, ":]");
+            i = end != NULL ? (size_t)(end - p) + 2 : len;
+        } else {
+            i++;
+        }
+    }
+    return i < len ? i + 1 : len;
+}
+
+/* A branch that can match the empty string in an obvious way: nothing, or
+** one atom made optional ("a?", "x*", "\\d{0,3}"). */
+static int branch_can_be_empty(const char *p, size_t start, size_t end)
+{
+    if (start == end)
+        return 1;
+    size_t atom_end = start;
+    if (p[start] == '\\')
+        atom_end = skip_escape(p, start, end);
+    else if (p[start] == '[')
+        atom_end = skip_class(p, start, end);
+    else if (strchr("()|", p[start]) == NULL)
+        atom_end = start + 1;
+    if (atom_end == start || atom_end >= end)
+        return 0;
+    int unbounded, repeats, possessive;
+    size_t q = read_quantifier(p + atom_end, &unbounded, &repeats, &possessive);
+    return q > 0 && atom_end + q == end && (p[atom_end] == '?' || p[atom_end] == '*' || p[atom_end + 1] == '0');
+}
+
+/* Whether the branch is plain literal text: letters, digits and spaces. */
+static int branch_is_literal(const char *p, size_t start, size_t end)
+{
+    for (size_t i = start; i < end; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int letter = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+        if (!(letter || c >= 0x80 || c == ' ' || c == '-' || c == '_' || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return end > start;
+}
+
+static int literal_prefix(const char *p, size_t a, size_t a_end, size_t b, size_t b_end)
+{
+    size_t la = a_end - a, lb = b_end - b;
+    size_t n = la < lb ? la : lb;
+    for (size_t i = 0; i < n; i++)
+        if ((p[a + i] | 0x20) != (p[b + i] | 0x20))
+            return 0;
+    return 1;
+}
+
+#define RISK_BRANCHES 16
+
+struct risk_group {
+    size_t open;     /* offset of '(' */
+    int atomic;      /* (?> ... ): its content does not backtrack into itself */
+    int unbounded;   /* contains an unbounded repeat that can backtrack */
+    int overlap;     /* two branches can match the same text, or one the empty string */
+    size_t branch;   /* offset where the current branch starts */
+    size_t starts[RISK_BRANCHES], ends[RISK_BRANCHES];
+    size_t branches;
+};
+
+static void end_branch(const char *p, struct risk_group *g, size_t at)
+{
+    if (branch_can_be_empty(p, g->branch, at))
+        g->overlap = 1;
+    if (branch_is_literal(p, g->branch, at)) {
+        for (size_t k = 0; k < g->branches && k < RISK_BRANCHES; k++)
+            if (literal_prefix(p, g->starts[k], g->ends[k], g->branch, at))
+                g->overlap = 1;
+        if (g->branches < RISK_BRANCHES) {
+            g->starts[g->branches] = g->branch;
+            g->ends[g->branches] = at;
+        }
+    }
+    g->branches++;
+}
+
+/* Whether the pattern p has a shape prone to catastrophic backtracking; when
+** it has, *why gets a sentence naming the group. */
+int regex_backtracking_risk(const char *p, char *why, size_t size)
+{
+    struct risk_group stack[RISK_MAX_DEPTH + 1];
+    size_t len = strlen(p), depth = 0, i = 0;
+    memset(&stack[0], 0, sizeof stack[0]);
+    while (i < len) {
+        char c = p[i];
+        size_t atom_end;
+        if (c == '\\') {
+            if (i + 1 < len && p[i + 1] == 'Q') {
+                const char *end = strstr(p + i + 2, "\\E");
+                atom_end = end != NULL ? (size_t)(end - p) + 2 : len;
+            } else {
+                atom_end = skip_escape(p, i, len);
+            }
+        } else if (c == '[') {
+            atom_end = skip_class(p, i, len);
+        } else if (c == '(') {
+            if (i + 2 < len && p[i + 1] == '?' && p[i + 2] == '#') {
+                const char *end = memchr(p + i, ')', len - i);
+                i = end != NULL ? (size_t)(end - p) + 1 : len;
+                continue;
+            }
+            if (i + 1 < len && p[i + 1] == '*') { /* (*VERB) */
+                const char *end = memchr(p + i, ')', len - i);
+                i = end != NULL ? (size_t)(end - p) + 1 : len;
+                continue;
+            }
+            if (depth == RISK_MAX_DEPTH)
+                return 0; /* PCRE2 refuses deeper nesting anyway */
+            depth++;
+            memset(&stack[depth], 0, sizeof stack[depth]);
+            stack[depth].open = i;
+            stack[depth].atomic = i + 2 < len && p[i + 1] == '?' && p[i + 2] == '>';
+            /* The branch starts after the group's (?...: prefix, if any. */
+            size_t body = i + 1;
+            if (body < len && p[body] == '?') {
+                body++;
+                if (body < len && (p[body] == '<' || p[body] == 'P' || p[body] == '\'') && body + 1 < len &&
+                    p[body + 1] != '=' && p[body + 1] != '!') {
+                    const char *end = strpbrk(p + body, ">'");
+                    body = end != NULL ? (size_t)(end - p) + 1 : len;
+                } else {
+                    while (body < len && strchr("=!<>:|-imnsxJU^", p[body]) != NULL && p[body] != ':')
+                        body++;
+                    if (body < len && p[body] == ':')
+                        body++;
+                }
+            }
+            stack[depth].branch = body;
+            i = body;
+            continue;
+        } else if (c == '|') {
+            end_branch(p, &stack[depth], i);
+            stack[depth].branch = i + 1;
+            i++;
+            continue;
+        } else if (c == ')' && depth > 0) {
+            struct risk_group *g = &stack[depth];
+            end_branch(p, g, i);
+            int unbounded, repeats, possessive;
+            size_t q = read_quantifier(p + i + 1, &unbounded, &repeats, &possessive);
+            depth--;
+            if (q > 0 && repeats && !possessive && !g->atomic) {
+                if (g->unbounded) {
+                    snprintf(why, size, "the group at offset %zu repeats and holds an unbounded repeat itself, "
+                             "as in (a+)+", g->open);
+                    return 1;
+                }
+                if (g->overlap && g->branches > 1 && unbounded) {
+                    snprintf(why, size, "the group at offset %zu repeats branches that can match the same text, "
+                             "as in (a|aa)+", g->open);
+                    return 1;
+                }
+            }
+            if (!g->atomic && (g->unbounded || (q > 0 && unbounded && !possessive)))
+                stack[depth].unbounded = 1;
+            i += 1 + q;
+            continue;
+        } else {
+            atom_end = i + 1;
+        }
+        int unbounded, repeats, possessive;
+        size_t q = read_quantifier(p + atom_end, &unbounded, &repeats, &possessive);
+        if (q > 0 && unbounded && !possessive)
+            stack[depth].unbounded = 1;
+        i = atom_end + q;
+    }
+    return 0;
+}
+
+/* }==== */
+
+static int is_anchored(const pcre2_code *code)
+{
+    uint32_t all_options = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options);
+    return (all_options & PCRE2_ANCHORED) != 0;
+}
+
+/* Whether JIT can be used. TRIAGE_NO_JIT=1 in the environment leaves every
+** regex to the interpreter: valgrind cannot follow JIT code and reports its
+** reads as uninitialised. */
+static int jit_available(void)
+{
+    const char *no_jit = getenv("TRIAGE_NO_JIT");
+    if (no_jit != NULL && *no_jit != '\0' && strcmp(no_jit, "0") != 0)
+        return 0;
+    uint32_t available = 0;
+    return pcre2_config(PCRE2_CONFIG_JIT, &available) >= 0 && available != 0;
 }
 
 int record_compile(struct record *record, struct problem_list *problems)
@@ -170,24 +528,51 @@ int record_compile(struct record *record, struct problem_list *problems)
                                  &erroffset, ctx);
     if (record->code == NULL) {
         PCRE2_UCHAR message[256];
+        char shown[160];
         pcre2_get_error_message(errcode, message, sizeof message);
+        printable_excerpt(shown, sizeof shown, record->regex, strlen(record->regex));
         problem_add(problems, TRIAGE_ERROR, record->file, record->regex_line, record->regex_column, record->id, field,
                     "regex does not compile: %s at offset %zu of \"%s\"", (const char *)message, (size_t)erroffset,
-                    record->regex);
+                    shown);
         pcre2_compile_context_free(ctx);
         return -1;
     }
-    /* A failed JIT compile (no JIT on this CPU, or out of executable memory)
-    ** leaves the interpreter in charge; results are the same. */
-    record->jit = pcre2_jit_compile(record->code, PCRE2_JIT_COMPLETE) == 0;
-    if (collect_group_names(record) != 0) {
-        problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field, "out of memory");
-        pcre2_compile_context_free(ctx);
-        return -1;
+    /* JIT compiling waits for the pattern's first uses (record_code_for);
+    ** until then, and when a JIT compile fails (no JIT on this CPU, pattern
+    ** too large, or out of executable memory), the interpreter serves. The
+    ** results are the same: tests/test_hardening.c compares them on the
+    ** corpus. */
+    record->jit = jit_available();
+    record->anchored = is_anchored(record->code);
+    record->start_assertion = uses_start_assertion(record->regex);
+    if (record->anchored) {
+        record->floating_code = pcre2_compile((PCRE2_SPTR)record->regex, PCRE2_ZERO_TERMINATED,
+                                              COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx);
+        if (record->floating_code == NULL) {
+            /* The same pattern compiled a moment ago, so only memory can fail. */
+            problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field,
+                        "out of memory compiling the regex");
+            pcre2_compile_context_free(ctx);
+            return -1;
+        }
+        if (is_anchored(record->floating_code)) {
+            pcre2_code_free(record->floating_code); /* anchored by ^ or \G, not by .* */
+            record->floating_code = NULL;
+        }
+        if (record->floating_code != NULL)
+            record->floating_jit = record->jit;
     }
-    compile_alternatives(record, ctx);
+    char why[160];
+    if (regex_backtracking_risk(record->regex, why, sizeof why))
+        problem_add(problems, TRIAGE_WARNING, record->file, record->regex_line, record->regex_column, record->id,
+                    field, "regex is prone to catastrophic backtracking: %s; use a possessive repeat such as a++, "
+                    "an atomic group (?>...) or a character class that cannot overlap",
+                    why);
+    int rc = collect_group_names(record) == 0 && compile_alternatives(record, ctx) == 0 ? 0 : -1;
+    if (rc != 0)
+        problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field, "out of memory compiling the regex");
     pcre2_compile_context_free(ctx);
-    return 0;
+    return rc;
 }
 
 struct match_scratch *scratch_new(void)
@@ -202,7 +587,7 @@ struct match_scratch *scratch_new(void)
         scratch_free(s);
         return NULL;
     }
-    pcre2_set_match_limit(s->context, MATCH_LIMIT);
+    pcre2_set_match_limit(s->context, POSITION_MATCH_LIMIT);
     pcre2_set_depth_limit(s->context, DEPTH_LIMIT);
     pcre2_set_heap_limit(s->context, HEAP_LIMIT_KIB);
     pcre2_jit_stack_assign(s->context, NULL, s->jit_stack);
@@ -219,16 +604,313 @@ void scratch_free(struct match_scratch *s)
     free(s);
 }
 
-static enum match_outcome classify(int rc)
+enum match_limit_kind scratch_last_limit(const struct match_scratch *scratch)
 {
-    if (rc >= 0)
+    return scratch->last_limit;
+}
+
+const char *match_limit_name(enum match_limit_kind kind)
+{
+    switch (kind) {
+    case LIMIT_MATCH:
+        return "the PCRE2 match limit";
+    case LIMIT_DEPTH:
+        return "the PCRE2 depth limit";
+    case LIMIT_HEAP:
+        return "the PCRE2 heap limit";
+    case LIMIT_JIT_STACK:
+        return "the JIT stack limit";
+    case LIMIT_MEMORY:
+        return "an allocation failure";
+    case LIMIT_TIME:
+        return "the time budget of one line";
+    case LIMIT_QUARANTINE:
+        return "quarantine";
+    case LIMIT_NONE:
+        break;
+    }
+    return "no limit";
+}
+
+static enum match_limit_kind limit_kind_of(int rc)
+{
+    switch (rc) {
+    case PCRE2_ERROR_MATCHLIMIT:
+        return LIMIT_MATCH;
+    case PCRE2_ERROR_DEPTHLIMIT:
+        return LIMIT_DEPTH;
+    case PCRE2_ERROR_HEAPLIMIT:
+        return LIMIT_HEAP;
+    case PCRE2_ERROR_JIT_STACKLIMIT:
+        return LIMIT_JIT_STACK;
+    case PCRE2_ERROR_NOMEMORY:
+        return LIMIT_MEMORY;
+    }
+    return LIMIT_NONE;
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether text is valid UTF-8: no overlong forms, surrogates or code points
+** above U+10FFFF, and no sequence cut short. */
+static int is_valid_utf8(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    while (p < end) {
+        unsigned char c = *p;
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 3;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 4;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
+            return 0;
+        for (size_t i = 2; i < need; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        p += need;
+    }
+    return 1;
+}
+
+/* The code to match with: the JIT-compiled copy once it exists, else the
+** interpreted pattern. The use that brings the work to JIT_AFTER_UNITS
+** compiles the copy. Only
+** one thread compiles, on a copy, so threads that match the interpreted
+** pattern meanwhile never see it change; the copy is published whole. */
+static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *plain, int available, size_t len,
+                                      int *jit);
+
+const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit)
+{
+    static atomic_int available = -1; /* the same in every thread, so a race only repeats the query */
+    int known = atomic_load_explicit(&available, memory_order_relaxed);
+    if (known < 0) {
+        known = jit_available();
+        atomic_store_explicit(&available, known, memory_order_relaxed);
+    }
+    return jit_code_for(lazy, plain, known, len, jit);
+}
+
+void lazy_jit_free(struct lazy_jit *lazy)
+{
+    pcre2_code_free(atomic_exchange(&lazy->code, NULL));
+}
+
+static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *plain, int available, size_t len,
+                                      int *jit)
+{
+    pcre2_code *compiled = atomic_load_explicit(&lazy->code, memory_order_acquire);
+    if (compiled != NULL) {
+        *jit = 1;
+        return compiled;
+    }
+    *jit = 0;
+    unsigned units = 1 + (len / JIT_UNIT_BYTES < JIT_AFTER_UNITS ? (unsigned)(len / JIT_UNIT_BYTES) : JIT_AFTER_UNITS);
+    if (!available || atomic_fetch_add_explicit(&lazy->uses, units, memory_order_relaxed) + units < JIT_AFTER_UNITS ||
+        atomic_exchange(&lazy->started, 1) != 0)
+        return plain;
+    pcre2_code *copy = pcre2_code_copy(plain);
+    if (copy == NULL || pcre2_jit_compile(copy, PCRE2_JIT_COMPLETE) != 0) {
+        pcre2_code_free(copy); /* the interpreter keeps serving */
+        return plain;
+    }
+    atomic_store_explicit(&lazy->code, copy, memory_order_release);
+    *jit = 1;
+    return copy;
+}
+
+const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit)
+{
+    /* Matching changes only atomic members of a record: these lazy copies
+    ** and the limit counters. */
+    struct record *r = (struct record *)record;
+    if (record->floating_code != NULL && !is_valid_utf8(subject, len))
+        return jit_code_for(&r->floating_lazy_jit, record->floating_code, record->floating_jit, len, jit);
+    return jit_code_for(&r->lazy_jit, record->code, record->jit, len, jit);
+}
+
+void record_release_jit(struct record *record)
+{
+    lazy_jit_free(&record->lazy_jit);
+    lazy_jit_free(&record->floating_lazy_jit);
+}
+
+/* Start of the window after the one ending at last: the next byte that does
+** not continue a UTF-8 character, so no window starts inside a character
+** (a single pcre2_match call never tries such a position either). */
+static size_t next_window_start(const char *subject, size_t len, size_t last)
+{
+    size_t pos = last + 1;
+    for (int k = 0; k < 3 && pos < len && ((unsigned char)subject[pos] & 0xC0) == 0x80; k++)
+        pos++;
+    return pos;
+}
+
+/* Search subject from its start as one pcre2_match call with
+** POSITION_MATCH_LIMIT would, but in windows of start positions so that the
+** whole search has a bounded cost:
+**
+** - A call covers `window` start positions (pcre2_set_offset_limit) with a
+**   per-position match limit of the window units divided by the window
+**   size, so one call costs about the same however large its window. A
+**   call that hits that reduced limit is retried on a window an eighth the
+**   size, down to POSITION_MATCH_LIMIT itself, so the outcome is the one
+**   a single call with POSITION_MATCH_LIMIT gives.
+** - The clock is read after each call; past PAIR_BUDGET_NS the search
+**   stops with LIMIT_TIME.
+** - A window that ran fast doubles, so a benign long line takes few calls.
+**
+** An anchored pattern, or one using \G, has one start position that
+** matters and gets one call with POSITION_MATCH_LIMIT. A JIT stack overflow
+** retries the same window with the interpreter.
+**
+** Code compiled without PCRE2_USE_OFFSET_LIMIT (can_window 0) gets one
+** call whose per-position limit shrinks with the subject length instead.
+**
+** Returns the pcre2_match code of the deciding call, or
+** PCRE2_ERROR_MATCHLIMIT with *kind = LIMIT_TIME when the budget ran out. */
+static int search_code(const pcre2_code *code, int code_jit, int single, int can_window, struct match_scratch *s,
+                       const char *subject, size_t len, uint32_t options, enum match_limit_kind *kind)
+{
+    pcre2_match_context *ctx = s->context;
+    uint64_t deadline = monotonic_ns() + PAIR_BUDGET_NS;
+    size_t pos = 0, window = FIRST_WINDOW;
+    int rc;
+    *kind = LIMIT_NONE;
+    for (;;) {
+        int jit = code_jit && !(options & PCRE2_NO_JIT);
+        uint32_t units = jit ? JIT_WINDOW_UNITS : INTERPRETER_WINDOW_UNITS;
+        size_t positions = len - pos + 1; /* a match may start at len itself */
+        PCRE2_SIZE offset_limit = PCRE2_UNSET;
+        if (single) {
+            positions = 1;
+        } else if (can_window && positions > window) {
+            positions = window;
+            offset_limit = pos + window - 1;
+        }
+        uint32_t limit = POSITION_MATCH_LIMIT;
+        if (positions > units / POSITION_MATCH_LIMIT)
+            limit = (uint32_t)(units / positions);
+        if (limit < MIN_POSITION_LIMIT)
+            limit = MIN_POSITION_LIMIT;
+        pcre2_set_offset_limit(ctx, offset_limit);
+        pcre2_set_match_limit(ctx, limit);
+        uint64_t began = monotonic_ns();
+        rc = pcre2_match(code, (PCRE2_SPTR)subject, len, pos, options, s->data, ctx);
+        uint64_t now = monotonic_ns();
+
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
+            options |= PCRE2_NO_JIT;
+        } else if (rc == PCRE2_ERROR_MATCHLIMIT && limit < POSITION_MATCH_LIMIT && can_window) {
+            window = window / 8 > 0 ? window / 8 : 1;
+        } else if (rc == PCRE2_ERROR_NOMATCH && offset_limit != PCRE2_UNSET) {
+            pos = next_window_start(subject, len, offset_limit);
+            if (now - began < PAIR_BUDGET_NS / 64 && window < MAX_WINDOW)
+                window *= 2;
+        } else {
+            break;
+        }
+        if (now >= deadline) {
+            *kind = LIMIT_TIME;
+            rc = PCRE2_ERROR_MATCHLIMIT;
+            break;
+        }
+    }
+    pcre2_set_offset_limit(ctx, PCRE2_UNSET);
+    pcre2_set_match_limit(ctx, POSITION_MATCH_LIMIT);
+    if (*kind == LIMIT_NONE)
+        *kind = limit_kind_of(rc);
+    return rc;
+}
+
+static int search(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
+                  uint32_t options, enum match_limit_kind *kind)
+{
+    int code_jit;
+    const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
+    /* The floating code of a .*-anchored regex has many start positions. */
+    int floating = record->floating_code != NULL && !is_valid_utf8(subject, len);
+    int single = (record->anchored && !floating) || record->start_assertion;
+    return search_code(code, code_jit, single, 1, s, subject, len, options, kind);
+}
+
+/* The outcome of a search and, on a hit, the span from the scratch. */
+static enum match_outcome outcome_of(int rc, enum match_limit_kind kind, struct match_scratch *scratch,
+                                     size_t *start, size_t *end)
+{
+    if (rc >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(scratch->data);
+        *start = ov[0];
+        *end = ov[1] >= ov[0] ? ov[1] : ov[0]; /* \K in a lookahead can end a match before its start */
         return MATCH_HIT;
+    }
     if (rc == PCRE2_ERROR_NOMATCH || rc == PCRE2_ERROR_PARTIAL)
         return MATCH_NONE;
-    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
-        rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_NOMEMORY)
+    if (kind == LIMIT_NONE)
+        return MATCH_ERROR;
+    scratch->last_limit = kind;
+    return MATCH_LIMIT;
+}
+
+enum match_outcome pattern_match(const pcre2_code *code, int jit, struct match_scratch *scratch, const char *subject,
+                                 size_t len, size_t *start, size_t *end)
+{
+    uint32_t all_options = 0, arg_options = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options);
+    pcre2_pattern_info(code, PCRE2_INFO_ARGOPTIONS, &arg_options);
+    enum match_limit_kind kind;
+    scratch->last_limit = LIMIT_NONE;
+    int rc = search_code(code, jit, (all_options & PCRE2_ANCHORED) != 0, (arg_options & PCRE2_USE_OFFSET_LIMIT) != 0,
+                         scratch, subject, len, 0, &kind);
+    return outcome_of(rc, kind, scratch, start, end);
+}
+
+static void count_limit(const struct record *record, enum match_limit_kind kind)
+{
+    /* The counters live in the record so that the matches of every thread
+    ** add up; they are atomic, and nothing else of the record changes. */
+    struct record *r = (struct record *)record;
+    int none = LIMIT_NONE;
+    atomic_compare_exchange_strong(&r->first_limit, &none, (int)kind);
+    if (atomic_fetch_add(&r->limit_hits, 1) + 1 >= QUARANTINE_AFTER)
+        atomic_store(&r->quarantined, 1);
+}
+
+enum match_outcome record_match_mode(const struct record *record, struct match_scratch *scratch,
+                                     const char *subject, size_t len, enum match_mode mode, size_t *start,
+                                     size_t *end)
+{
+    scratch->last_limit = LIMIT_NONE;
+    if (atomic_load_explicit(&record->quarantined, memory_order_relaxed)) {
+        scratch->last_limit = LIMIT_QUARANTINE;
         return MATCH_LIMIT;
-    return MATCH_ERROR;
+    }
+    enum match_limit_kind kind;
+    int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, &kind);
+    enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
+    if (outcome == MATCH_LIMIT)
+        count_limit(record, kind);
+    return outcome;
 }
 
 /* Match one record against one subject. On a hit, *start and *end give the
@@ -236,18 +918,40 @@ static enum match_outcome classify(int rc)
 enum match_outcome record_match(const struct record *record, struct match_scratch *scratch, const char *subject,
                                 size_t len, size_t *start, size_t *end)
 {
-    if (atomic_load_explicit(&record->quarantined, memory_order_relaxed))
-        return MATCH_NONE;
-    int rc = pcre2_match(record->code, (PCRE2_SPTR)subject, len, 0, 0, scratch->data, scratch->context);
-    enum match_outcome outcome = classify(rc);
-    if (outcome == MATCH_HIT) {
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(scratch->data);
-        *start = ov[0];
-        *end = ov[1] >= ov[0] ? ov[1] : ov[0];
-    } else if (outcome == MATCH_LIMIT) {
-        atomic_fetch_add_explicit(&((struct record *)record)->limit_hits, 1, memory_order_relaxed);
+    return record_match_mode(record, scratch, subject, len, MATCH_AUTO, start, end);
+}
+
+/* Add one warning per record whose regex hit a limit since the last call,
+** and one more when it was quarantined. Threads that match at once may all
+** call this, so additions to the problem list are serialised. */
+void engine_report_limits(struct triage_engine *engine)
+{
+    pthread_mutex_lock(&engine->prepare_lock);
+    for (size_t i = 0; i < engine->record_count; i++) {
+        struct record *record = engine->records[i];
+        unsigned hits = atomic_load(&record->limit_hits);
+        int reported = atomic_load(&record->limit_reported);
+        const char *field = record->nested_schema ? "error.regex" : "regex";
+        if (hits > 0 && reported == 0) {
+            enum match_limit_kind first = (enum match_limit_kind)atomic_load(&record->first_limit);
+            problem_add(&engine->problems, TRIAGE_WARNING, record->file, record->regex_line, record->regex_column,
+                        record->id, field,
+                        "regex hit %s, so whether it matches that input is unknown; nested or adjacent "
+                        "unbounded repeats such as (a+)+ or .*x.*y backtrack without end, and 'triage check' "
+                        "warns about them",
+                        match_limit_name(first));
+            reported = 1;
+        }
+        if (atomic_load(&record->quarantined) && reported < 2) {
+            problem_add(&engine->problems, TRIAGE_WARNING, record->file, record->regex_line, record->regex_column,
+                        record->id, field,
+                        "regex hit limits on %u inputs and is quarantined: it is not matched again in this run",
+                        hits);
+            reported = 2;
+        }
+        atomic_store(&record->limit_reported, reported);
     }
-    return outcome;
+    pthread_mutex_unlock(&engine->prepare_lock);
 }
 
 int scratch_group(const struct match_scratch *scratch, uint32_t group, size_t *start, size_t *end)
@@ -269,6 +973,7 @@ int record_which_alternative(const struct record *record, struct match_scratch *
 {
     if (record->alternative_count <= 1)
         return 0;
+    compile_alternative_codes((struct record *)record);
     pcre2_match_data *data = pcre2_match_data_create(1, NULL);
     if (data == NULL)
         return -1;

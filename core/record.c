@@ -17,19 +17,71 @@
 #include "internal.h"
 #include "json.h"
 
+/* Problems listed per record file; a file with a million bad entries gets
+** this many and one line counting the rest, not a million lines. */
+#define MAX_PROBLEMS_PER_FILE 50
+
 struct validation {
     const char *file;
     const char *id;
     struct problem_list *problems;
     int errors;
+    int listed, unlisted;
 };
 
 static void report(struct validation *v, triage_severity severity, const struct json_node *at, const char *field,
                    const char *fmt, const char *detail)
 {
-    problem_add(v->problems, severity, v->file, at ? at->line : 0, at ? at->column : 0, v->id, field, fmt, detail);
     if (severity == TRIAGE_ERROR)
         v->errors++;
+    if (v->listed >= MAX_PROBLEMS_PER_FILE) {
+        v->unlisted++;
+        return;
+    }
+    v->listed++;
+    problem_add(v->problems, severity, v->file, at ? at->line : 0, at ? at->column : 0, v->id, field, fmt, detail);
+}
+
+static void report_unlisted(struct validation *v)
+{
+    if (v->unlisted > 0)
+        problem_add(v->problems, TRIAGE_ERROR, v->file, 0, 0, v->id, "-",
+                    "%d more problems in this file are not listed", v->unlisted);
+}
+
+/* The id of a record whose JSON does not parse, read from the text by the
+** first "id": "..." it has, so that the problem still names the record;
+** "-" when there is none or it is not a valid id. */
+static void guess_id(const char *text, size_t len, char *out, size_t size)
+{
+    snprintf(out, size, "-");
+    const char *end = text + len;
+    for (const char *p = text; p != NULL && p < end; p = memchr(p + 1, '"', (size_t)(end - p - 1))) {
+        if (*p != '"' || (size_t)(end - p) < 5 || memcmp(p, "\"id\"", 4) != 0)
+            continue;
+        const char *q = p + 4;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+            q++;
+        if (q >= end || *q != ':')
+            continue;
+        q++;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+            q++;
+        if (q >= end || *q != '"')
+            continue;
+        const char *value = ++q;
+        while (q < end && *q != '"' && *q != '\\' && (size_t)(q - value) < size)
+            q++;
+        if (q >= end || *q != '"' || (size_t)(q - value) >= size)
+            return;
+        char id[256];
+        size_t n = (size_t)(q - value) < sizeof id ? (size_t)(q - value) : sizeof id - 1;
+        memcpy(id, value, n);
+        id[n] = '\0';
+        if (id_is_valid(id))
+            snprintf(out, size, "%s", id);
+        return;
+    }
 }
 
 static void expect_type(struct validation *v, const struct json_node *node, const char *field, enum json_type type)
@@ -249,15 +301,41 @@ static char **copy_aliases(const struct json_node *list, size_t *count)
     return aliases;
 }
 
+/* An invalid id as the ID column of its problems shows it: the bytes of
+** the id alphabet (and capitals) as they are, every other byte as \xNN, so
+** that "FILE:LINE:COLUMN: ID: FIELD:" stays one unambiguous line. */
+static void id_column(char *out, size_t size, const char *id)
+{
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)id; *c != '\0'; c++) {
+        int plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                    *c == '.' || *c == '_' || *c == '-' || *c == '/';
+        size_t need = plain ? 1 : 4;
+        if (n + need + 4 > size) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (plain)
+            out[n] = (char)*c;
+        else
+            snprintf(out + n, 5, "\\x%02x", *c);
+        n += need;
+    }
+    out[n] = '\0';
+}
+
 /* Build a record from the text of one file. Takes ownership of text. Returns
 ** NULL, with the problems added, when the record must not load. */
 struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems)
 {
-    struct validation v = {file, "-", problems, 0};
+    struct validation v = {file, "-", problems, 0, 0, 0};
     struct json_doc doc;
     struct json_error jerr;
     if (json_parse(text, len, &doc, &jerr) != 0) {
-        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, "-", "-", "invalid JSON: %s",
+        char id[256];
+        guess_id(text, len, id, sizeof id);
+        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, id, jerr.field, "invalid JSON: %s",
                     jerr.message);
         free(text);
         return NULL;
@@ -274,10 +352,13 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
     int nested = error != NULL && error->type == JSON_OBJECT && json_get(root, "signature") == NULL;
     const struct json_node *id_node = json_get(root, "id");
     const char *id = required_string(&v, root, id_node, "id");
+    char shown_id[96], quoted_id[96];
     if (id != NULL && !id_is_valid(id)) {
-        v.id = id;
+        id_column(shown_id, sizeof shown_id, id);
+        printable_excerpt(quoted_id, sizeof quoted_id, id, id_node->u.string.len);
+        v.id = shown_id;
         report(&v, TRIAGE_ERROR, id_node, "id", "invalid id \"%s\": expected DOMAIN/SLUG or DOMAIN/SLUG/ENV in "
-               "lowercase letters, digits, '.', '_' and '-'", id);
+               "lowercase letters, digits, '.', '_' and '-'", quoted_id);
         id = NULL;
     }
     if (id != NULL)
@@ -326,6 +407,7 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
     record->json_len = len;
     text = NULL;
 done:
+    report_unlisted(&v);
     json_free(&doc);
     free(text);
     return record;
@@ -338,11 +420,11 @@ done:
 int record_add_supplement(struct record *record, const char *file, char *text, size_t len,
                           struct problem_list *problems)
 {
-    struct validation v = {file, record->id, problems, 0};
+    struct validation v = {file, record->id, problems, 0, 0, 0};
     struct json_doc doc;
     struct json_error jerr;
     if (json_parse(text, len, &doc, &jerr) != 0) {
-        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, record->id, "-", "invalid JSON: %s",
+        problem_add(problems, TRIAGE_ERROR, file, jerr.line, jerr.column, record->id, jerr.field, "invalid JSON: %s",
                     jerr.message);
         free(text);
         return -1;
@@ -365,6 +447,7 @@ int record_add_supplement(struct record *record, const char *file, char *text, s
             check_string_list(&v, json_get(examples, "no_match"), "examples.no_match");
         }
     }
+    report_unlisted(&v);
     json_free(&doc);
     if (v.errors > 0) {
         free(text);
@@ -390,6 +473,8 @@ void record_free(struct record *record)
     free(record->json);
     free(record->supplement);
     pcre2_code_free(record->code);
+    pcre2_code_free(record->floating_code);
+    record_release_jit(record);
     for (uint32_t i = 0; record->group_names != NULL && i <= record->group_count; i++)
         free(record->group_names[i]);
     free(record->group_names);

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -85,15 +87,23 @@ int path_exists(const char *path)
 /* Read a whole regular file of at most max_size bytes into a NUL-terminated buffer. */
 int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    /* O_NONBLOCK: opening a FIFO named *.json must not wait for a writer;
+    ** it is rejected below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(errno));
         return -1;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "not a regular file");
-        fclose(f);
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        close(fd);
         return -1;
     }
     if ((unsigned long long)st.st_size > max_size) {
@@ -173,4 +183,61 @@ void problem_list_free(struct problem_list *list)
     free(list->items);
     list->items = NULL;
     list->count = list->cap = 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when invalid. */
+static size_t utf8_length(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return need;
+}
+
+void printable_excerpt(char *out, size_t size, const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    size_t n = 0;
+    if (size < 8) {
+        if (size > 0)
+            out[0] = '\0';
+        return;
+    }
+    while (p < end) {
+        size_t seq = utf8_length(p, end);
+        size_t need = seq == 0 || *p < 0x20 || *p == 0x7F ? 4 : seq;
+        if (n + need + 4 > size) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (need == 4 && (seq == 0 || seq == 1)) {
+            snprintf(out + n, 5, "\\x%02x", *p);
+            p++;
+        } else {
+            memcpy(out + n, p, seq);
+            p += seq;
+        }
+        n += need;
+    }
+    out[n] = '\0';
 }

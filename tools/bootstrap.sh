@@ -15,8 +15,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 packages="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev libpcre2-dev
 libvectorscan-dev zlib1g-dev lua-unit"
 if [ "$mode" = test ]; then
-    # The test suite also runs under valgrind and builds fuzz targets with clang.
-    packages="$packages valgrind clang libclang-rt-dev gzip"
+    # The test suite also runs under valgrind and builds fuzz targets with
+    # clang; GNU time measures peak memory in tests/cli/test_hostile.sh.
+    packages="$packages valgrind clang libclang-rt-dev gzip time"
 fi
 
 install_missing() {
@@ -55,7 +56,17 @@ test)
     echo "bootstrap: running the suite again under AddressSanitizer and UndefinedBehaviorSanitizer" >&2
     build "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DTRIAGE_SANITIZE=ON
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs"
+        TRIAGE_TEST_TIME_SCALE=3 ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs"
+    echo "bootstrap: running the thread tests under ThreadSanitizer" >&2
+    cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DTRIAGE_WERROR=ON -DTRIAGE_TSAN=ON >/dev/null
+    cmake --build "$root/build-tsan" -j "$jobs" --target test_threads
+    ctest --test-dir "$root/build-tsan" --output-on-failure -L tsan
+    echo "bootstrap: running the C tests under valgrind" >&2
+    (cd "$root" && tests/run_valgrind.sh "$root/build")
+    fuzz_seconds=${TRIAGE_FUZZ_SECONDS:-60}
+    echo "bootstrap: fuzzing each target for $fuzz_seconds s (TRIAGE_FUZZ_SECONDS)" >&2
+    build "$root/build-fuzz" -DCMAKE_C_COMPILER=clang -DTRIAGE_FUZZ=ON -DTRIAGE_WERROR=OFF
+    "$root/fuzz/run.sh" "$root/build-fuzz" "$fuzz_seconds"
     ;;
 *)
     echo "usage: tools/bootstrap.sh demo|test" >&2

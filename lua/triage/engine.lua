@@ -10,52 +10,19 @@ local M = {}
 local site_layers = {}
 local effective_site = nil
 
-local FORMATS = { text = true, json = true, ndjson = true, markdown = true }
+-- "script" renders the remediation steps as a shell script (--emit-script).
+local FORMATS = { text = true, json = true, ndjson = true, markdown = true, script = true }
 
--- Libraries a site file or user formatter may use: an allow list.
-local function sandbox_env()
-  local env = {
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-    pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
-    type = type, xpcall = xpcall, setmetatable = setmetatable, getmetatable = getmetatable,
-    rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
-    string = string, table = table, math = math, utf8 = utf8,
-  }
-  env._G = env
-  return env
-end
-
--- Load a Lua file as text (never bytecode) in a fresh sandbox and run it.
-local function run_user_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then
-    error(string.format("cannot open %s file '%s': %s", what, path, err), 0)
-  end
-  local text = f:read("a")
-  f:close()
-  local chunk, cerr = load(text, "@" .. path, "t", sandbox_env())
-  if not chunk then
-    error(string.format("invalid %s file: %s", what, cerr), 0)
-  end
-  local ok, result = pcall(chunk)
-  if not ok then
-    error(string.format("%s file failed: %s", what, tostring(result)), 0)
-  end
-  return result
-end
-
+-- Site files and user formatters run sandboxed (triage.sandbox), each in a
+-- Lua state of its own with limits; errors name the file and line.
 local function formatter(name)
   if FORMATS[name] then
     return require("triage.format." .. name)
   end
   if name:match("%.lua$") then
-    local fn = run_user_file(name, "formatter")
-    if type(fn) ~= "function" then
-      error(string.format("formatter file '%s' returned %s; expected function(report, options)", name, type(fn)), 0)
-    end
-    return fn
+    return require("triage.sandbox").formatter(name)
   end
-  error(string.format("unknown format '%s'; expected text, json, ndjson, markdown or a path to a .lua formatter", name), 0)
+  error(string.format("unknown format '%s'; expected text, json, ndjson, markdown, script or a path to a .lua formatter", name), 0)
 end
 
 local function render(rep, options)
@@ -66,10 +33,36 @@ local function render(rep, options)
   return out
 end
 
--- hits: ranked hit tables from C; returns the rendered text and the number of diagnoses.
+-- hits: ranked hit tables from C; returns the rendered text, the number of
+-- diagnoses and the rule failures first seen in this call (for the C side
+-- to record as problems).
 function M.diagnose(hits, text, options)
   local rep = report.build(hits, text, options, effective_site)
-  return render(rep, options), #rep.diagnoses
+  return render(rep, options), #rep.diagnoses, require("triage.rules").take_failures()
+end
+
+-- Scan summary formats; ndjson is written per line by the C scanner.
+local SCAN_FORMATS = { text = true, json = true, markdown = true }
+
+-- Render a scan summary, the JSON text of the C scanner; returns the
+-- rendered text and the number of findings.
+function M.scan(summary, options)
+  local scan = require "triage.scan"
+  local rep = scan.build(summary, report.graph)
+  local name = options.format or "text"
+  local fn
+  if SCAN_FORMATS[name] then
+    fn = require("triage.format.scan_" .. name)
+  elseif name == "ndjson" then
+    error("the ndjson format has no summary: each diagnosed line is printed as it is scanned", 0)
+  else
+    fn = formatter(name)
+  end
+  local out = fn(rep, options)
+  if type(out) ~= "string" then
+    error(string.format("formatter '%s' returned %s; expected a string", name, type(out)), 0)
+  end
+  return out, #rep.findings
 end
 
 -- Render one record as a diagnosis without a match.
@@ -87,7 +80,7 @@ function M.show(id, options)
 end
 
 function M.load_site(path)
-  local t = run_user_file(path, "site")
+  local t = require("triage.sandbox").load_value(path)
   if type(t) ~= "table" then
     error(string.format("site file '%s' returned %s; expected a table with vars, substitute and records", path, type(t)), 0)
   end
@@ -97,6 +90,27 @@ function M.load_site(path)
   end
   site_layers[#site_layers + 1] = { file = path, table = t }
   effective_site = site.merge(site_layers)
+end
+
+-- The effective site as text, one line per value with the file that set it.
+function M.site_show()
+  local lines = site.show(effective_site or site.merge({}))
+  if #lines == 0 then
+    return "# no site values: no site file set any\n"
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Run the rule file at path on each line of text (triage test-rule);
+-- returns the rendered results, the number of lines with remediation and
+-- the number of failed rule calls.
+function M.test_rule(path, text, options)
+  return require("triage.rules").test(path, text, options, effective_site)
+end
+
+-- Grant a function (such as "os.execute") to scripts loaded from now on.
+function M.allow_lua(name)
+  require("triage.sandbox").allow(name)
 end
 
 local function add(problems, severity, record, field, message)

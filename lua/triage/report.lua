@@ -89,21 +89,53 @@ function M.diagnosis(hit, record, options)
       line = hit.line,
       line_text = hit.line_text,
       captures = hit.captures or {},
+      -- Only the first part of a line longer than the engine's bound was matched.
+      truncated = hit.truncated or nil,
     },
     transitions = M.graph:resolve(record),
     remediation = list(),
     notes = list(),
   }
   if options.explain then
+    -- score = match_floor + (1 - match_floor) * sum(weights[k] * parts[k]),
+    -- times line_weight (below 1 only for a quiet line of a multi-line input).
     d.explain = {
       parts = hit.parts,
+      weights = hit.weights,
+      match_floor = hit.match_floor,
       pattern = hit.pattern or record.regex,
-      alternative = hit.alternative,
+      alternative = hit.by_signature and "signature" or hit.alternative,
       span = { start = hit.start, ["end"] = hit["end"] },
+      text = hit.text,
       line = hit.line,
+      line_weight = hit.line_weight,
     }
   end
   return d
+end
+
+-- Closest records by token similarity, for input that no regex matched.
+-- They go to report.guesses, never among the diagnoses.
+local function guesses(text, options)
+  local core = require "triage.core"
+  local out = {}
+  for _, g in ipairs(core.guess(text)) do
+    local record = records.get(g.index)
+    local entry = {
+      id = record.id,
+      score = g.score,
+      guess = true,
+      signature = record.signature,
+      signature_zh = record.signature_zh,
+      root_cause = record.root_cause,
+      root_cause_zh = record.root_cause_zh,
+    }
+    if options.explain then
+      entry.explain = { parts = { similarity = g.similarity } }
+    end
+    out[#out + 1] = entry
+  end
+  return out
 end
 
 local function count_lines(text)
@@ -121,8 +153,11 @@ local function count_lines(text)
 end
 
 -- Build the report for ranked hits on text. effective_site may be nil.
+-- Remediation rules (triage.rules) add notes and steps to each diagnosis;
+-- their failures go to report.errors.
 function M.build(hits, text, options, effective_site)
   local diagnoses, warnings = {}, {}
+  local run
   local top = options.top or 0
   local min_score = options.min_score or 0
   for _, hit in ipairs(hits) do
@@ -138,6 +173,8 @@ function M.build(hits, text, options, effective_site)
           warnings[#warnings + 1] = w
         end
       end
+      run = run or require("triage.rules").new_run(effective_site, text)
+      d = run:apply(d)
       diagnoses[#diagnoses + 1] = d
     end
   end
@@ -148,6 +185,13 @@ function M.build(hits, text, options, effective_site)
   }
   if #warnings > 0 then
     rep.warnings = list(warnings)
+  end
+  rep.errors = run and run:report_errors() or nil
+  if #hits == 0 and options.guess then
+    local g = guesses(text, options)
+    if #g > 0 then
+      rep.guesses = list(g)
+    end
   end
   return rep
 end

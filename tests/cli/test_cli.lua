@@ -178,7 +178,7 @@ end
 function TestCheck.test_bad_fixtures_exit_2_with_locations()
   local _, err, status = run({ "check", "tests/fixtures/records/good", "tests/fixtures/records/bad" })
   lu.assertEquals(status, 2)
-  lu.assertStrContains(err, "tests/fixtures/records/bad/invalid-json.json:4:16: -: -: error: invalid JSON")
+  lu.assertStrContains(err, "tests/fixtures/records/bad/invalid-json.json:4:16: bad/json: -: error: invalid JSON")
   lu.assertStrContains(err, "broken-regex.json:1:62: bad/broken-regex: regex: error: regex does not compile: missing closing parenthesis at offset 8")
   lu.assertStrContains(err, "bad/rate: workarounds[0].success_rate: error: 1.5 is outside [0, 1]")
   lu.assertStrContains(err, "mail/widget-failure: id: error: duplicate id")
