@@ -79,6 +79,10 @@ struct record {
     struct lazy_jit floating_lazy_jit;
     int anchored;        /* the regex can match at its first start position only */
     int start_assertion; /* the regex uses \G, so its search is never split into windows */
+    /* The regex uses \S, \D or \W outside a class. PCRE2 10.42 JIT with
+    ** MATCH_INVALID_UTF matches those wrongly on multibyte characters
+    ** (fixed in 10.43), so subjects with non-ASCII bytes use the interpreter. */
+    int jit_ascii_only;
     atomic_uint limit_hits;
     atomic_int first_limit;    /* enum match_limit_kind of the first limit hit */
     atomic_int quarantined;    /* set after QUARANTINE_AFTER limit hits: no longer matched */

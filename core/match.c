@@ -233,6 +233,47 @@ static int uses_start_assertion(const char *pattern)
     return 0;
 }
 
+/* Whether pattern uses \S, \D or \W outside a character class; see
+** jit_ascii_only in internal.h. */
+static int uses_negated_class_escape(const char *pattern)
+{
+    int quoted = 0, in_class = 0;
+    for (const char *c = pattern; *c != '\0'; c++) {
+        if (*c == '\\') {
+            if (c[1] == '\0')
+                break;
+            if (quoted)
+                quoted = c[1] != 'E';
+            else if (c[1] == 'Q')
+                quoted = 1;
+            else if (!in_class && (c[1] == 'S' || c[1] == 'D' || c[1] == 'W'))
+                return 1;
+            c++;
+        } else if (!quoted && !in_class && *c == '[') {
+            in_class = 1;
+            if (c[1] == '^')
+                c++;
+            if (c[1] == ']')
+                c++; /* a ']' first in a class is a literal */
+        } else if (!quoted && in_class && *c == '[' && c[1] == ':') {
+            const char *end = strstr(c, ":]");
+            if (end != NULL)
+                c = end + 1;
+        } else if (!quoted && in_class && *c == ']') {
+            in_class = 0;
+        }
+    }
+    return 0;
+}
+
+static int has_non_ascii(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
 /* {==== backtracking risk */
 
 /* Backtracking risk: a heuristic scan of the pattern text for the shapes
@@ -545,6 +586,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     record->jit = jit_available();
     record->anchored = is_anchored(record->code);
     record->start_assertion = uses_start_assertion(record->regex);
+    record->jit_ascii_only = uses_negated_class_escape(record->regex);
     if (record->anchored) {
         record->floating_code = pcre2_compile((PCRE2_SPTR)record->regex, PCRE2_ZERO_TERMINATED,
                                               COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx);
@@ -649,6 +691,26 @@ static enum match_limit_kind limit_kind_of(int rc)
     return LIMIT_NONE;
 }
 
+/* The pair budget in nanoseconds. TRIAGE_TIME_SCALE=N in the environment
+** multiplies it, for runs under valgrind, which slows matching about 50
+** times and would otherwise turn ordinary matches into time limits. */
+static uint64_t pair_budget_ns(void)
+{
+    static _Atomic uint64_t budget;
+    uint64_t value = atomic_load_explicit(&budget, memory_order_relaxed);
+    if (value != 0)
+        return value;
+    value = PAIR_BUDGET_NS;
+    const char *scale = getenv("TRIAGE_TIME_SCALE");
+    if (scale != NULL) {
+        long n = strtol(scale, NULL, 10);
+        if (n > 1 && n <= 1000)
+            value *= (uint64_t)n;
+    }
+    atomic_store_explicit(&budget, value, memory_order_relaxed);
+    return value;
+}
+
 static uint64_t monotonic_ns(void)
 {
     struct timespec ts;
@@ -658,36 +720,44 @@ static uint64_t monotonic_ns(void)
 
 /* Whether text is valid UTF-8: no overlong forms, surrogates or code points
 ** above U+10FFFF, and no sequence cut short. */
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes
+** at p are not one: an overlong form, a surrogate, a code point above
+** U+10FFFF, a stray continuation byte or a sequence cut short. */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = *p, lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return need;
+}
+
 static int is_valid_utf8(const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text, *end = p + len;
     while (p < end) {
-        unsigned char c = *p;
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
+        size_t n = utf8_sequence(p, end);
+        if (n == 0)
             return 0;
-        }
-        if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
-            return 0;
-        for (size_t i = 2; i < need; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-        p += need;
+        p += n;
     }
     return 1;
 }
@@ -755,13 +825,18 @@ void record_release_jit(struct record *record)
     lazy_jit_free(&record->floating_lazy_jit);
 }
 
+static int is_continuation(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
+
 /* Start of the window after the one ending at last: the next byte that does
 ** not continue a UTF-8 character, so no window starts inside a character
 ** (a single pcre2_match call never tries such a position either). */
 static size_t next_window_start(const char *subject, size_t len, size_t last)
 {
     size_t pos = last + 1;
-    for (int k = 0; k < 3 && pos < len && ((unsigned char)subject[pos] & 0xC0) == 0x80; k++)
+    for (int k = 0; k < 3 && pos < len && is_continuation(subject[pos]); k++)
         pos++;
     return pos;
 }
@@ -793,7 +868,8 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
                        const char *subject, size_t len, uint32_t options, enum match_limit_kind *kind)
 {
     pcre2_match_context *ctx = s->context;
-    uint64_t deadline = monotonic_ns() + PAIR_BUDGET_NS;
+    uint64_t budget = pair_budget_ns();
+    uint64_t deadline = monotonic_ns() + budget;
     size_t pos = 0, window = FIRST_WINDOW;
     int rc;
     *kind = LIMIT_NONE;
@@ -819,13 +895,26 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
         rc = pcre2_match(code, (PCRE2_SPTR)subject, len, pos, options, s->data, ctx);
         uint64_t now = monotonic_ns();
 
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->data);
+        if (rc >= 0 && ov[0] == ov[1] && ov[0] < len && is_continuation(subject[ov[0]])) {
+            /* PCRE2 10.42 JIT finds an empty match on a UTF-8 continuation
+            ** byte, where the interpreter never starts a match. Searching
+            ** on after such bytes, or no match for an anchored search,
+            ** gives the interpreter's result. */
+            if (single) {
+                rc = PCRE2_ERROR_NOMATCH;
+                break;
+            }
+            pos = ov[0];
+            while (pos < len && is_continuation(subject[pos]))
+                pos++;
+        } else if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
             options |= PCRE2_NO_JIT;
         } else if (rc == PCRE2_ERROR_MATCHLIMIT && limit < POSITION_MATCH_LIMIT && can_window) {
             window = window / 8 > 0 ? window / 8 : 1;
         } else if (rc == PCRE2_ERROR_NOMATCH && offset_limit != PCRE2_UNSET) {
             pos = next_window_start(subject, len, offset_limit);
-            if (now - began < PAIR_BUDGET_NS / 64 && window < MAX_WINDOW)
+            if (now - began < budget / 64 && window < MAX_WINDOW)
                 window *= 2;
         } else {
             break;
@@ -851,6 +940,8 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     /* The floating code of a .*-anchored regex has many start positions. */
     int floating = record->floating_code != NULL && !is_valid_utf8(subject, len);
     int single = (record->anchored && !floating) || record->start_assertion;
+    if (record->jit_ascii_only && has_non_ascii(subject, len))
+        options |= PCRE2_NO_JIT;
     return search_code(code, code_jit, single, 1, s, subject, len, options, kind);
 }
 

@@ -45,7 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Make the matches below run JIT code. JIT compiling waits for a pattern's
-** first uses (JIT_AFTER_USES in core/match.c), so this asks for the plain
+** first uses (JIT_AFTER_USES in core/match.c), so this requests the plain
 ** and the floating code more often than that. */
 static void warm_up_jit(const struct record *record)
 {
@@ -108,26 +108,36 @@ static enum match_outcome reference_match(const struct record *record, const cha
     return MATCH_HIT;
 }
 
-/* PCRE2 10.42 JIT finds an empty match just before an invalid byte where
-** the interpreter finds it just after (pattern "x?" on "\xb0x"). Two empty
-** matches separated only by invalid bytes count as the same. */
-static int same_empty_match(const char *subject, size_t a, size_t b)
+static int is_ascii(const char *text, size_t len)
 {
-    size_t lo = a < b ? a : b, hi = a < b ? b : a;
-    const unsigned char *p = (const unsigned char *)subject;
-    for (size_t i = lo; i < hi; i++)
-        if (fuzz_utf8_sequence(p + i, p + hi) != 0)
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] >= 0x80)
             return 0;
     return 1;
 }
 
-static void compare(const char *what, const char *subject, enum match_outcome a, size_t a_start, size_t a_end,
+static int is_valid_utf8(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    while (p < end) {
+        size_t n = fuzz_utf8_sequence(p, end);
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* Compare two outcomes of one subject. PCRE2 10.42 JIT and interpreter
+** disagree about empty matches next to invalid bytes ("$" on "a\xb9": JIT
+** at 2, the interpreter none). So on a subject with invalid UTF-8 an empty
+** match is not compared, while every non-empty match still is. */
+static void compare(const char *what, int valid, enum match_outcome a, size_t a_start, size_t a_end,
                     enum match_outcome b, size_t b_start, size_t b_end)
 {
     if (!decided(a) || !decided(b))
         return;
-    if (a == MATCH_HIT && b == MATCH_HIT && a_start == a_end && b_start == b_end &&
-        same_empty_match(subject, a_start, b_start))
+    if (!valid && ((a == MATCH_HIT && a_start == a_end) || (b == MATCH_HIT && b_start == b_end)))
         return;
     if (a != b || (a == MATCH_HIT && (a_start != b_start || a_end != b_end))) {
         fprintf(stderr, "fuzz: %s disagree: %d [%zu, %zu) against %d [%zu, %zu)\n", what, a, a_start, a_end, b, b_start,
@@ -146,17 +156,21 @@ static void check_subject(const struct record *record, const char *subject, size
     enum match_outcome interp =
         record_match_mode(record, scratch, subject, len, MATCH_INTERPRETER, &int_start, &int_end);
     double interp_ms = now_ms() - began;
-    compare("JIT and interpreter", subject, jit, jit_start, jit_end, interp, int_start, int_end);
+    int valid = is_valid_utf8(subject, len);
+    compare("JIT and interpreter", valid, jit, jit_start, jit_end, interp, int_start, int_end);
 
     /* A plain call has no time bound, so it runs only where the bounded
     ** search was fast. There it does no more work than that search did. */
     if (interp_ms < 2.0) {
         enum match_outcome ref = reference_match(record, subject, len, PCRE2_NO_JIT, &ref_start, &ref_end);
-        compare("windowed and plain interpreter", subject, interp, int_start, int_end, ref, ref_start, ref_end);
+        compare("windowed and plain interpreter", valid, interp, int_start, int_end, ref, ref_start, ref_end);
     }
-    if (record->jit && jit_ms < 2.0) {
+    /* A plain JIT call is no reference where record_match avoids JIT on
+    ** purpose (jit_ascii_only in core/internal.h). */
+    int jit_avoided = record->jit_ascii_only && !is_ascii(subject, len);
+    if (record->jit && !jit_avoided && jit_ms < 2.0) {
         enum match_outcome ref = reference_match(record, subject, len, 0, &ref_start, &ref_end);
-        compare("windowed and plain JIT", subject, jit, jit_start, jit_end, ref, ref_start, ref_end);
+        compare("windowed and plain JIT", valid, jit, jit_start, jit_end, ref, ref_start, ref_end);
     }
 }
 

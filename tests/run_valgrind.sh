@@ -28,6 +28,7 @@ for _, t in ipairs(doc.tests) do
   end
 end' >"$list" || exit 2
 
+suppressions=$(cd "$(dirname "$0")" && pwd)/valgrind.supp
 failed=0
 ran=0
 tab=$(printf '\t')
@@ -35,8 +36,9 @@ while IFS=$tab read -r name dir command; do
     ran=$((ran + 1))
     file=$log/$(echo "$name" | tr / -).log
     # shellcheck disable=SC2086 # the command's words are tab-separated on purpose
-    if (cd "$dir" && IFS=$tab && TRIAGE_NO_JIT=1 TRIAGE_TEST_QUICK=1 TRIAGE_TEST_TIME_SCALE=50 \
+    if (cd "$dir" && IFS=$tab && TRIAGE_NO_JIT=1 TRIAGE_TEST_QUICK=1 TRIAGE_TEST_TIME_SCALE=50 TRIAGE_TIME_SCALE=50 \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        --suppressions="$suppressions" \
         --show-leak-kinds=definite,indirect $command) >"$file" 2>&1; then
         echo "run_valgrind: $name: no finding"
     else

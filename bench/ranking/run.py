@@ -143,7 +143,7 @@ def corpus_bench(args):
             base_table.add((kind, wrapper), rank_of(record_id, ids, signatures), False)
     for key in table.rows:
         n, p1, p3, mrr, guessed = table.metrics(key)
-        line = "| %s | %s | %d | %.3f | %.3f | %.3f | %.3f |" % (key[0], key[1], n, p1, p3, mrr, guessed)
+        line = "| %s | %s | %d | %.4f | %.4f | %.4f | %.3f |" % (key[0], key[1], n, p1, p3, mrr, guessed)
         if base is not None:
             _, bp1, bp3, bmrr, _ = base_table.metrics(key)
             line += " %.3f | %.3f | %.3f |" % (bp1, bp3, bmrr)
