@@ -896,18 +896,11 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
         uint64_t now = monotonic_ns();
 
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->data);
-        if (rc >= 0 && ov[0] == ov[1] && ov[0] < len && is_continuation(subject[ov[0]])) {
+        if (rc >= 0 && jit && ov[0] == ov[1] && ov[0] < len && is_continuation(subject[ov[0]])) {
             /* PCRE2 10.42 JIT finds an empty match on a UTF-8 continuation
-            ** byte, where the interpreter never starts a match. Searching
-            ** on after such bytes, or no match for an anchored search,
-            ** gives the interpreter's result. */
-            if (single) {
-                rc = PCRE2_ERROR_NOMATCH;
-                break;
-            }
-            pos = ov[0];
-            while (pos < len && is_continuation(subject[pos]))
-                pos++;
+            ** byte, where the interpreter never starts a match. The
+            ** interpreter decides the rest of this search, from this window. */
+            options |= PCRE2_NO_JIT;
         } else if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
             options |= PCRE2_NO_JIT;
         } else if (rc == PCRE2_ERROR_MATCHLIMIT && limit < POSITION_MATCH_LIMIT && can_window) {

@@ -7,8 +7,9 @@
 #
 # The tests run with TRIAGE_NO_JIT=1, because valgrind cannot follow
 # PCRE2's JIT code and reports its reads as uninitialised, with
-# TRIAGE_TEST_QUICK=1 to shrink the corpus comparison, and with
-# TRIAGE_TEST_TIME_SCALE=50 for valgrind's slowdown.
+# TRIAGE_TEST_QUICK=1 to shrink the corpus comparison, and with the match
+# time budget (TRIAGE_TIME_SCALE) and the tests' time bounds
+# (TRIAGE_TEST_TIME_SCALE) scaled by 50 for valgrind's slowdown.
 set -u
 
 build=$(cd "$1" && pwd)
