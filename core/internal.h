@@ -78,7 +78,10 @@ struct record {
     int floating_jit;
     struct lazy_jit floating_lazy_jit;
     int anchored;        /* the regex can match at its first start position only */
-    int start_assertion; /* the regex uses \G, so its search is never split into windows */
+    /* The regex uses \G, (*COMMIT) or (*SKIP), whose meaning depends on
+    ** where a pcre2_match call starts, so its search is never split into
+    ** windows of start positions. */
+    int start_sensitive;
     /* The regex uses \S, \D or \W outside a class. PCRE2 10.42 JIT with
     ** MATCH_INVALID_UTF matches those wrongly on multibyte characters
     ** (fixed in 10.43), so subjects with non-ASCII bytes use the interpreter. */

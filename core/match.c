@@ -212,12 +212,16 @@ static void compile_alternative_codes(struct record *record)
     pthread_mutex_unlock(&lock);
 }
 
-/* Whether pattern uses \G, which asserts the start offset of a call and so
-** would change meaning when search() splits a subject into windows. */
-static int uses_start_assertion(const char *pattern)
+/* Whether pattern uses \G, which asserts the start offset of a call, or
+** (*COMMIT) or (*SKIP), which end or steer the advance of the start
+** position within one call: splitting the search into windows would change
+** their meaning. */
+static int is_start_sensitive(const char *pattern)
 {
     int quoted = 0;
     for (const char *c = pattern; *c != '\0'; c++) {
+        if (!quoted && (strncmp(c, "(*COMMIT", 8) == 0 || strncmp(c, "(*SKIP", 6) == 0))
+            return 1;
         if (*c != '\\')
             continue;
         if (c[1] == '\0')
@@ -585,7 +589,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     ** corpus. */
     record->jit = jit_available();
     record->anchored = is_anchored(record->code);
-    record->start_assertion = uses_start_assertion(record->regex);
+    record->start_sensitive = is_start_sensitive(record->regex);
     record->jit_ascii_only = uses_negated_class_escape(record->regex);
     if (record->anchored) {
         record->floating_code = pcre2_compile((PCRE2_SPTR)record->regex, PCRE2_ZERO_TERMINATED,
@@ -855,12 +859,14 @@ static size_t next_window_start(const char *subject, size_t len, size_t last)
 **   stops with LIMIT_TIME.
 ** - A window that ran fast doubles, so a benign long line takes few calls.
 **
-** An anchored pattern, or one using \G, has one start position that
-** matters and gets one call with POSITION_MATCH_LIMIT. A JIT stack overflow
-** retries the same window with the interpreter.
+** An anchored pattern (single) has one start position and gets one call
+** with POSITION_MATCH_LIMIT. A JIT stack overflow retries the same window
+** with the interpreter.
 **
-** Code compiled without PCRE2_USE_OFFSET_LIMIT (can_window 0) gets one
-** call whose per-position limit shrinks with the subject length instead.
+** A search that must not be split (can_window 0: code compiled without
+** PCRE2_USE_OFFSET_LIMIT, or a regex that is start_sensitive) gets one call
+** whose per-position limit shrinks with the subject length instead, so it
+** is bounded too but may end in a limit where windows would not.
 **
 ** Returns the pcre2_match code of the deciding call, or
 ** PCRE2_ERROR_MATCHLIMIT with *kind = LIMIT_TIME when the budget ran out. */
@@ -904,7 +910,9 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
         } else if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
             options |= PCRE2_NO_JIT;
         } else if (rc == PCRE2_ERROR_MATCHLIMIT && limit < POSITION_MATCH_LIMIT && can_window) {
-            window = window / 8 > 0 ? window / 8 : 1;
+            /* An eighth of the positions this call covered, which can be
+            ** fewer than the window near the end of the subject. */
+            window = positions / 8 > 0 ? positions / 8 : 1;
         } else if (rc == PCRE2_ERROR_NOMATCH && offset_limit != PCRE2_UNSET) {
             pos = next_window_start(subject, len, offset_limit);
             if (now - began < budget / 64 && window < MAX_WINDOW)
@@ -930,12 +938,17 @@ static int search(const struct record *record, struct match_scratch *s, const ch
 {
     int code_jit;
     const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
+    int invalid = (record->floating_code != NULL || record->start_sensitive) && !is_valid_utf8(subject, len);
     /* The floating code of a .*-anchored regex has many start positions. */
-    int floating = record->floating_code != NULL && !is_valid_utf8(subject, len);
-    int single = (record->anchored && !floating) || record->start_assertion;
+    int floating = record->floating_code != NULL && invalid;
+    int single = record->anchored && !floating;
     if (record->jit_ascii_only && has_non_ascii(subject, len))
         options |= PCRE2_NO_JIT;
-    return search_code(code, code_jit, single, 1, s, subject, len, options, kind);
+    /* PCRE2 10.42 JIT and the interpreter start their search at different
+    ** places among invalid bytes, which (*COMMIT), (*SKIP) and \G expose. */
+    if (record->start_sensitive && invalid)
+        options |= PCRE2_NO_JIT;
+    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, kind);
 }
 
 /* The outcome of a search and, on a hit, the span from the scratch. */

@@ -354,7 +354,7 @@ static void test_backtracking_pairs_bounded(void)
     triage_engine *engine = open_engine(0);
     if (engine == NULL)
         return;
-    CHECK(triage_load_records(engine, HOSTILE "/backtrack") == 8);
+    CHECK(triage_load_records(engine, HOSTILE "/backtrack") == 9);
     struct match_scratch *scratch = scratch_new();
     double worst = 0;
     for (int kind = 0; kind < SUBJECTS && scratch != NULL; kind++) {
@@ -885,7 +885,7 @@ static void test_random_bytes_and_long_lines(void)
     if (engine == NULL)
         return;
     CHECK(triage_load_records(engine, GOOD) == 2);
-    CHECK(triage_load_records(engine, HOSTILE "/backtrack") == 8);
+    CHECK(triage_load_records(engine, HOSTILE "/backtrack") == 9);
     size_t len = quick ? (64u << 10) : (2u << 20);
     char *text = malloc(len);
     if (text == NULL)
