@@ -35,9 +35,11 @@
 ** match, only their higher groups are not reported. */
 #define SCRATCH_GROUPS 128u
 
-/* Time budget of one (record, subject) pair. A search stops starting new
-** windows once this much time has passed, so a pair costs at most this plus
-** one window. */
+/* CPU-time budget of one (record, subject) pair. A search stops starting
+** new windows once its thread has spent this much CPU time on it, so a pair
+** costs at most this plus one window. The clock is the thread's CPU time,
+** not the wall clock, so that other threads and a loaded machine do not
+** turn an ordinary match into a time limit. */
 #define PAIR_BUDGET_NS 30000000ull
 /* Match-limit units that one pcre2_match call may spend over all its start
 ** positions: the per-position limit is this divided by the window size. At
@@ -715,10 +717,13 @@ static uint64_t pair_budget_ns(void)
     return value;
 }
 
-static uint64_t monotonic_ns(void)
+/* CPU time of the calling thread. Unlike CLOCK_MONOTONIC this clock is a
+** system call, not a vDSO read, so search_code() reads it only once a
+** search needs more than one pcre2_match call. */
+static uint64_t thread_cpu_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -875,7 +880,11 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
 {
     pcre2_match_context *ctx = s->context;
     uint64_t budget = pair_budget_ns();
-    uint64_t deadline = monotonic_ns() + budget;
+    /* A subject that fits in the first window usually takes one call,
+    ** whose cost the match limit bounds: the clock starts with the second
+    ** call. A longer subject is timed from the start. */
+    int timed = len >= FIRST_WINDOW && !single;
+    uint64_t deadline = timed ? thread_cpu_ns() + budget : 0;
     size_t pos = 0, window = FIRST_WINDOW;
     int rc;
     *kind = LIMIT_NONE;
@@ -897,9 +906,9 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
             limit = MIN_POSITION_LIMIT;
         pcre2_set_offset_limit(ctx, offset_limit);
         pcre2_set_match_limit(ctx, limit);
-        uint64_t began = monotonic_ns();
+        uint64_t began = timed ? thread_cpu_ns() : 0;
         rc = pcre2_match(code, (PCRE2_SPTR)subject, len, pos, options, s->data, ctx);
-        uint64_t now = monotonic_ns();
+        uint64_t now = timed ? thread_cpu_ns() : 0;
 
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->data);
         if (rc >= 0 && jit && ov[0] == ov[1] && ov[0] < len && is_continuation(subject[ov[0]])) {
@@ -919,6 +928,11 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
                 window *= 2;
         } else {
             break;
+        }
+        if (!timed) {
+            timed = 1;
+            now = thread_cpu_ns();
+            deadline = now + budget;
         }
         if (now >= deadline) {
             *kind = LIMIT_TIME;

@@ -12,7 +12,10 @@
 **    functions, so s:find(p) is bounded as string.find(s, p) is.
 **
 ** Limits of one call: a count hook runs every HOOK_EVERY instructions, adds
-** them up, notes the script's current line and checks a monotonic clock.
+** them up, notes the script's current line and checks the CPU time that the
+** calling thread spent in the call. CPU time rather than wall-clock time,
+** because scripts cannot block (granted functions run without the limit)
+** and other threads or a loaded machine must not make a rule fail.
 ** The bounded string functions charge their matching steps the same way.
 ** A limit, once tripped, stays tripped until the call returns. The hook
 ** raises again every time it runs. env.lua's wrappers of pcall, xpcall,
@@ -93,7 +96,7 @@ static struct box *box_of(lua_State *S)
 static uint64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

@@ -3,7 +3,7 @@
 **
 ** Each script runs in a Lua state of its own, with an environment built
 ** from an allow list (lua/triage/sandbox/env.lua), and with limits on
-** instructions, wall-clock time and memory that the script cannot catch.
+** instructions, CPU time and memory that the script cannot catch.
 ** The engine's state reaches a script only through the `triage.script`
 ** module, which copies plain data in and out.
 **
@@ -33,7 +33,7 @@ enum sandbox_trip { TRIP_NONE = 0, TRIP_INSTRUCTIONS, TRIP_TIME, TRIP_MEMORY };
 ** their matching steps to it, as the count hook charges instructions. */
 struct sandbox_budget {
     uint64_t instructions, instruction_limit;
-    uint64_t deadline_ns; /* CLOCK_MONOTONIC */
+    uint64_t deadline_ns; /* CLOCK_THREAD_CPUTIME_ID of the calling thread */
     double seconds;
     int active; /* a limited call is running */
     enum sandbox_trip tripped;

@@ -3,7 +3,7 @@
 -- formatters. Rules load through triage.rules with the same options.
 --
 -- Each script runs in a Lua state of its own (core/sandbox.c, module
--- triage.script) with limits per call of 10,000,000 instructions, 1 s and
+-- triage.script) with limits per call of 10,000,000 instructions, 1 s of CPU time and
 -- 64 MiB; its environment is built by lua/triage/sandbox/env.lua.
 local core = require "triage.core"
 local script = require "triage.script"

@@ -133,6 +133,14 @@ struct worker {
     char error_seen[256];
 };
 
+/* Count a failed comparison and say which one, so that a failure under
+** valgrind or a sanitizer names the call and the input. */
+static void fail(struct worker *w, const char *what, size_t input)
+{
+    w->failures++;
+    fprintf(stderr, "thread %d: %s differs for input %zu\n", w->index, what, input);
+}
+
 static void run_rounds(struct worker *w, triage_engine *engine)
 {
     for (int round = 0; round < ROUNDS; round++) {
@@ -142,29 +150,32 @@ static void run_rounds(struct worker *w, triage_engine *engine)
         triage_hit hits[8];
         int n = triage_match(engine, INPUTS[i], strlen(INPUTS[i]), hits, 8);
         if (n != expected[i].match_count || (n > 0 && strcmp(hits[0].id, expected[i].top_id) != 0))
-            w->failures++;
+            fail(w, "triage_match", i);
         n = triage_guess(engine, INPUTS[i], strlen(INPUTS[i]), hits, 8);
         if (n != expected[i].guess_count || (n > 0 && strcmp(hits[0].id, expected[i].top_guess) != 0))
-            w->failures++;
+            fail(w, "triage_guess", i);
         char *json = diagnose_json(engine, INPUTS[i]);
-        if (json == NULL || expected[i].json == NULL || strcmp(json, expected[i].json) != 0)
-            w->failures++;
+        if (json == NULL || expected[i].json == NULL || strcmp(json, expected[i].json) != 0) {
+            fail(w, "triage_diagnose", i);
+            fprintf(stderr, "got:\n%s\nexpected:\n%s\n", json ? json : triage_last_error(),
+                    expected[i].json ? expected[i].json : "(none)");
+        }
         triage_free(json);
         json = show_json(engine);
         if (json == NULL || expected_show == NULL || strcmp(json, expected_show) != 0)
-            w->failures++;
+            fail(w, "triage_show", i);
         triage_free(json);
         char *cause = NULL;
         if (triage_record_field(engine, RELAY_ID, "root_cause", &cause, NULL) != 0 || expected_root_cause == NULL ||
             strcmp(cause, expected_root_cause) != 0)
-            w->failures++;
+            fail(w, "triage_record_field", i);
         triage_free(cause);
     }
     /* Scans of one engine run at once; the first ones race to build its prefilter. */
     size_t lines = 0, diagnosed = 0;
     if (scan_inputs(engine, &lines, &diagnosed) != 0 || lines != expected_scan_lines ||
         diagnosed != expected_scan_diagnosed)
-        w->failures++;
+        fail(w, "scan", 0);
 
     /* An error in this thread must leave a message that names this thread's value. */
     char id[64];
