@@ -284,6 +284,8 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
     ** diagnosing it alone rank alike; lines of a longer input are weighed
     ** by how much they look like an error. */
     int multi_line = has_several_lines(text, len);
+    struct rank_line line_words;
+    struct rank_line *words = &line_words;
     while (pos < len || (pos == 0 && len == 0)) {
         size_t end = pos;
         while (end < len && text[end] != '\n' && text[end] != '\r')
@@ -301,6 +303,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
             subset = NULL;
             subset_count = engine->record_count;
         }
+        words->ready = 0;
         for (size_t k = 0; k < subset_count; k++) {
             size_t r = subset != NULL ? subset[k] : k;
             const struct record *record = engine->records[r];
@@ -311,7 +314,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
                     continue;
                 hit.by_signature = 1;
             }
-            rank_score(engine, record, line, line_len, &hit);
+            rank_score(engine, record, line, line_len, words, &hit);
             if (multi_line)
                 rank_weigh_line(&hit, line_errorness(line, line_len));
             hit.start += pos;

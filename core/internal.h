@@ -226,8 +226,18 @@ int record_which_alternative(const struct record *record, struct match_scratch *
 /* rank.c */
 int rank_prepare(struct triage_engine *engine);
 size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max);
+/* The words of one line and their weight, found by the first hit on the
+** line and reused by the others: a scanned line with several candidate
+** records is tokenized once. Set ready to 0 for every new line. */
+#define RANK_LINE_TOKENS 1024
+struct rank_line {
+    int ready;
+    size_t count;
+    double weight; /* idf sum of the words some record knows */
+    uint64_t tokens[RANK_LINE_TOKENS];
+};
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
-                struct hit *hit);
+                struct rank_line *words, struct hit *hit);
 int hit_compare(const void *a, const void *b);
 double literal_chars(const char *pattern, size_t len);
 void rank_release(struct triage_engine *engine);

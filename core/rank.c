@@ -39,7 +39,7 @@ static const double WEIGHTS[TRIAGE_SCORE_PARTS] = {
 
 /* Literal characters at which the literal part reaches 1 - 1/e. */
 #define LITERAL_SCALE 16.0
-#define MAX_LINE_TOKENS 1024
+#define MAX_LINE_TOKENS RANK_LINE_TOKENS
 /* Every match scores at least MATCH_FLOOR before line weighting, and a hit
 ** on a line that names no error keeps at least LINE_WEIGHT_FLOOR of its
 ** score in a multi-line input, so a guess, which scores below the product,
@@ -966,14 +966,34 @@ static int signature_pattern_matches(const struct rank_record *rr, const char *l
     return found;
 }
 
-/* Whether line contains text, ignoring ASCII case. */
+/* Whether line contains text, ignoring ASCII case. The first byte is
+** compared inline, so strncasecmp runs only where the text may start. */
 static int contains_text(const char *line, size_t line_len, const char *text)
 {
     size_t n = strlen(text);
-    for (size_t i = 0; n > 0 && i + n <= line_len; i++)
-        if (strncasecmp(line + i, text, n) == 0)
+    if (n == 0)
+        return 0;
+    int first = tolower((unsigned char)text[0]);
+    for (size_t i = 0; i + n <= line_len; i++)
+        if (tolower((unsigned char)line[i]) == first && strncasecmp(line + i, text, n) == 0)
             return 1;
     return 0;
+}
+
+/* Tokenize the line into words once, for all the hits on it. */
+static void prepare_line(const struct triage_engine *engine, struct rank_line *words, const char *line,
+                         size_t line_len)
+{
+    if (words->ready)
+        return;
+    words->count = tokenize(line, line_len, words->tokens, MAX_LINE_TOKENS);
+    /* Words that appear in no record (host names, logger names, ids) cannot
+    ** be explained by any record, so they are left out of the precision. */
+    words->weight = 0;
+    for (size_t k = 0; k < words->count; k++)
+        if (document_frequency(engine, words->tokens[k]) > 0)
+            words->weight += idf(engine, words->tokens[k]);
+    words->ready = 1;
 }
 
 /* Token similarity of the line to the record's signature or its closest
@@ -982,19 +1002,12 @@ static int contains_text(const char *line, size_t line_len, const char *text)
 ** (see signature_pattern). When two records' signatures differ only in
 ** their variable parts, the one that the input quotes exactly wins. */
 static double similarity(const struct triage_engine *engine, const struct record *record,
-                         const struct rank_record *rr, const char *line, size_t line_len)
+                         const struct rank_record *rr, const char *line, size_t line_len, struct rank_line *words)
 {
-    uint64_t tokens[MAX_LINE_TOKENS];
-    size_t n = tokenize(line, line_len, tokens, MAX_LINE_TOKENS);
-    /* Words that appear in no record (host names, logger names, ids) cannot
-    ** be explained by any record, so they are left out of the precision. */
-    double line_weight = 0;
-    for (size_t k = 0; k < n; k++)
-        if (document_frequency(engine, tokens[k]) > 0)
-            line_weight += idf(engine, tokens[k]);
+    prepare_line(engine, words, line, line_len);
     double best = 0;
     for (size_t t = 0; t < rr->text_count; t++)
-        best = fmax(best, text_similarity(engine, &rr->texts[t], tokens, n, line_weight));
+        best = fmax(best, text_similarity(engine, &rr->texts[t], words->tokens, words->count, words->weight));
     double verbatim = 0.0;
     if (contains_text(line, line_len, record->signature))
         verbatim = 1.0;
@@ -1007,7 +1020,7 @@ static double similarity(const struct triage_engine *engine, const struct record
 ** of record on line. hit->start and hit->end are offsets within the line
 ** here. The record must belong to engine, which rank_prepare has prepared. */
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
-                struct hit *hit)
+                struct rank_line *words, struct hit *hit)
 {
     const struct rank_record *rr = &engine->rank_records[hit->record];
     double literal;
@@ -1027,7 +1040,7 @@ void rank_score(const struct triage_engine *engine, const struct record *record,
     double span = (double)(hit->end - hit->start);
     hit->parts[TRIAGE_PART_COVERAGE] = trimmed > 0 ? fmin(1.0, span / (double)trimmed) : 0.0;
 
-    hit->parts[TRIAGE_PART_SIMILARITY] = similarity(engine, record, rr, line, line_len);
+    hit->parts[TRIAGE_PART_SIMILARITY] = similarity(engine, record, rr, line, line_len, words);
     hit->parts[TRIAGE_PART_CONFIDENCE] = fmin(1.0, fmax(0.0, record->confidence));
 
     double score = 0;

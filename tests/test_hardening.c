@@ -36,10 +36,12 @@
 static double time_scale = 1.0;
 static int quick;
 
-static double now_ms(void)
+/* CPU time of this thread: the time limits bound the work of the calling
+** thread, and a loaded machine must not fail these checks. */
+static double cpu_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -282,9 +284,9 @@ static void test_generated_hostile_files(void)
     if (engine == NULL)
         return;
     CHECK(triage_load_records(engine, GOOD) == 2);
-    double began = now_ms();
+    double began = cpu_ms();
     CHECK(triage_load_records(engine, scratch_folder) == 1);
-    double took = now_ms() - began;
+    double took = cpu_ms() - began;
     if (took > 5000 * time_scale)
         fprintf(stderr, "loading the generated files took %.0f ms\n", took);
     CHECK(took < 5000 * time_scale);
@@ -366,10 +368,10 @@ static void test_backtracking_pairs_bounded(void)
                 /* Measure every pair: no quarantine from earlier pairs. */
                 atomic_store(&record->limit_hits, 0);
                 atomic_store(&record->quarantined, 0);
-                double began = now_ms();
+                double began = cpu_ms();
                 enum match_outcome outcome = record_match_mode(record, scratch, subject, SUBJECT_LEN,
                                                                mode ? MATCH_INTERPRETER : MATCH_AUTO, &start, &end);
-                double took = now_ms() - began;
+                double took = cpu_ms() - began;
                 if (took > worst)
                     worst = took;
                 if (took > PAIR_BOUND_MS * time_scale)
@@ -434,12 +436,12 @@ static void test_limit_hits_reported_and_quarantined(void)
     /* A quarantined record is not matched again: the limit outcome comes at once. */
     struct match_scratch *scratch = scratch_new();
     size_t start, end;
-    double began = now_ms();
+    double began = cpu_ms();
     CHECK(scratch != NULL);
     if (scratch != NULL) {
         CHECK(record_match(record, scratch, hostile, SUBJECT_LEN, &start, &end) == MATCH_LIMIT);
         CHECK(scratch_last_limit(scratch) == LIMIT_QUARANTINE);
-        CHECK(now_ms() - began < 5 * time_scale);
+        CHECK(cpu_ms() - began < 5 * time_scale);
     }
     scratch_free(scratch);
     CHECK(problems_matching(engine, id, "quarantined") == 1);
@@ -463,9 +465,9 @@ static void test_backtracking_branch_bounded(void)
     if (hostile != NULL && line != NULL) {
         memcpy(line, "xq marker ", 10);
         memcpy(line + 10, hostile, SUBJECT_LEN + 1);
-        double began = now_ms();
+        double began = cpu_ms();
         CHECK(finds(engine, line, len, "hostile/easy-branch"));
-        double took = now_ms() - began;
+        double took = cpu_ms() - began;
         if (took > 4 * PAIR_BOUND_MS * time_scale)
             fprintf(stderr, "the easy-branch line took %.0f ms\n", took);
         CHECK(took <= 4 * PAIR_BOUND_MS * time_scale);
@@ -899,9 +901,9 @@ static void test_random_bytes_and_long_lines(void)
     text[at] = '\n';
     memcpy(text + at + 1, GOOD_LINE, line_len);
     text[at + 1 + line_len] = '\n';
-    double began = now_ms();
+    double began = cpu_ms();
     CHECK(finds(engine, text, len, "mail/widget-failure"));
-    double took = now_ms() - began;
+    double took = cpu_ms() - began;
     printf("random bytes: %zu bytes matched in %.0f ms\n", len, took);
     CHECK(took < (quick ? 20000 : 60000) * time_scale);
     check_json_report(engine, text, len, "mail/widget-failure");
