@@ -286,6 +286,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
     int multi_line = has_several_lines(text, len);
     struct rank_line line_words;
     struct rank_line *words = &line_words;
+    struct line_view view = {0};
     while (pos < len || (pos == 0 && len == 0)) {
         size_t end = pos;
         while (end < len && text[end] != '\n' && text[end] != '\r')
@@ -294,7 +295,20 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
         size_t line_len = end - pos;
         if (line_len > DIAGNOSE_MAX_LINE)
             line_len = DIAGNOSE_MAX_LINE;
+        /* A JSON log line is matched on its text with the escapes undone. */
         const char *line = text + pos;
+        size_t raw_len = line_len;
+        int viewed = line_len > 0 ? line_view_make(&view, line, line_len) : 0;
+        if (viewed < 0) {
+            free(hits);
+            line_view_free(&view);
+            set_error("out of memory matching");
+            return -1;
+        }
+        if (viewed) {
+            line = view.text;
+            line_len = view.len;
+        }
         const uint32_t *subset = NULL;
         size_t subset_count = line_len == 0 ? 0 : SIZE_MAX;
         if (candidates != NULL && line_len > 0)
@@ -308,7 +322,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
             size_t r = subset != NULL ? subset[k] : k;
             const struct record *record = engine->records[r];
             struct hit hit = {.record = r, .id = record->id, .line = line_no, .line_start = pos,
-                              .line_len = line_len, .truncated = end - pos > line_len};
+                              .line_len = raw_len, .truncated = end - pos > raw_len};
             if (record_match(record, scratch, line, line_len, &hit.start, &hit.end) != MATCH_HIT) {
                 if (!rank_signature_match(engine, r, scratch, line, line_len, &hit.start, &hit.end))
                     continue;
@@ -317,10 +331,15 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
             rank_score(engine, record, line, line_len, words, &hit);
             if (multi_line)
                 rank_weigh_line(&hit, line_errorness(line, line_len));
+            if (viewed) {
+                hit.start = line_view_offset(&view, hit.start);
+                hit.end = line_view_offset(&view, hit.end);
+            }
             hit.start += pos;
             hit.end += pos;
             if (push_hit(&hits, &count, &cap, &hit) != 0) {
                 free(hits);
+                line_view_free(&view);
                 set_error("out of memory matching");
                 return -1;
             }
@@ -331,6 +350,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
         if (len == 0)
             break;
     }
+    line_view_free(&view);
     if (count > 1)
         qsort(hits, count, sizeof *hits, hit_compare);
     *hits_out = hits;

@@ -56,6 +56,9 @@ struct record {
     size_t json_len;
     char *supplement; /* SLUG.supplement.json text, or NULL */
     size_t supplement_len;
+    /* The record or its supplement lists examples (match or no_match), so
+    ** its regex was written and tested against real lines and near misses. */
+    int has_examples;
 
     pcre2_code *code;
     int jit; /* JIT is available: code is JIT-compiled once used often enough */
@@ -222,6 +225,25 @@ void engine_report_limits(struct triage_engine *engine);
 int scratch_group(const struct match_scratch *scratch, uint32_t group, size_t *start, size_t *end);
 int record_which_alternative(const struct record *record, struct match_scratch *scratch, const char *subject,
                              size_t len);
+
+/* line_view.c: a JSON log line with the string escapes of its JSON part
+** undone (\" to ", \u003c to <), and for every byte of the text the
+** offset in the line where its source starts; origin[len] is the line's
+** length. One view is reused line after line. */
+struct line_view {
+    char *text;
+    size_t *origin;
+    size_t len, cap;
+};
+/* Whether line_view_make may make a view of the line: it has a backslash
+** after a '{"'. Cheap enough to call on every scanned line. */
+int line_view_possible(const char *line, size_t len);
+/* Returns 1 when the line has a JSON part with escapes and view holds its
+** text, 0 when the line is to be matched as it is, -1 when out of memory. */
+int line_view_make(struct line_view *view, const char *line, size_t len);
+/* The offset in the line of offset at of the view. */
+size_t line_view_offset(const struct line_view *view, size_t at);
+void line_view_free(struct line_view *view);
 
 /* rank.c */
 int rank_prepare(struct triage_engine *engine);

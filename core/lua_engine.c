@@ -377,11 +377,20 @@ static void push_hit(lua_State *L, const struct triage_engine *engine, struct ma
     lua_setfield(L, -2, "truncated");
     lua_pushboolean(L, hit->by_signature);
     lua_setfield(L, -2, "by_signature");
+    /* Captures of a JSON line come from its view, escapes undone, as it was matched. */
+    struct line_view view = {0};
+    const char *subject = line;
+    size_t subject_len = hit->line_len;
+    if (line_view_make(&view, line, hit->line_len) == 1) {
+        subject = view.text;
+        subject_len = view.len;
+    }
     size_t start, end;
-    if (record_match(record, scratch, line, hit->line_len, &start, &end) == MATCH_HIT)
-        push_captures(L, record, scratch, line);
+    if (record_match(record, scratch, subject, subject_len, &start, &end) == MATCH_HIT)
+        push_captures(L, record, scratch, subject);
     else
         lua_newtable(L);
+    line_view_free(&view);
     lua_setfield(L, -2, "captures");
 }
 

@@ -33,6 +33,7 @@ struct worker_state {
     size_t known_len;
     const uint32_t *known;
     size_t known_count;
+    struct line_view view; /* of the line whose captures are collected */
 };
 
 double scan_now(void)
@@ -250,13 +251,27 @@ static int record_captures(struct worker_state *w, struct scan_chunk *chunk, con
     if (!named)
         return 0;
     const char *segment = line + hit->line_start;
+    const char *subject = segment;
+    size_t subject_len = hit->line_len;
+    int viewed = line_view_make(&w->view, segment, hit->line_len);
+    if (viewed < 0)
+        return -1;
+    if (viewed) {
+        subject = w->view.text;
+        subject_len = w->view.len;
+    }
     size_t start, end;
-    if (record_match(record, w->match, segment, hit->line_len, &start, &end) != MATCH_HIT)
+    if (record_match(record, w->match, subject, subject_len, &start, &end) != MATCH_HIT)
         return 0;
     for (uint32_t g = 1; g <= record->group_count; g++) {
         size_t gs, ge;
         if (record->group_names[g] == NULL || scratch_group(w->match, g, &gs, &ge) != 0)
             continue;
+        if (viewed) {
+            /* The capture's span in the line, escapes included. */
+            gs = line_view_offset(&w->view, gs);
+            ge = line_view_offset(&w->view, ge);
+        }
         if (grow_array((void **)&chunk->captures, &chunk->capture_cap, chunk->capture_count + 1,
                        sizeof *chunk->captures) != 0)
             return -1;
@@ -303,7 +318,9 @@ static int match_line(struct worker_state *w, struct scan_chunk *chunk, size_t l
     struct triage_scan *scan = w->scan;
     const char *line = chunk->data + offset;
     w->known_line = NULL;
-    if (memchr(line, '\r', len) == NULL) {
+    /* The candidates of a JSON line with escapes are found on its view
+    ** (line_view.c), which engine_match_candidates makes. */
+    if (memchr(line, '\r', len) == NULL && !line_view_possible(line, len)) {
         w->known_count = prefilter_candidates(scan->prefilter, w->prefilter, line, len, &w->known);
         if (w->known_count == 0)
             return 0;
@@ -411,6 +428,7 @@ static void *worker_main(void *arg)
     }
     scratch_free(w->match);
     prefilter_scratch_free(w->prefilter);
+    line_view_free(&w->view);
     free(w);
     return NULL;
 }

@@ -1,0 +1,122 @@
+/* Tests of JSON log lines: the view with escapes undone, the mapping of
+** offsets back to the line, and matching, ranking and scanning through it. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "internal.h"
+#include "triage.h"
+
+#define GOOD TRIAGE_TEST_SOURCE_DIR "/tests/fixtures/records/good"
+
+/* The view of line as a string, or NULL when none is made. */
+static const char *view_of(struct line_view *view, const char *line)
+{
+    return line_view_make(view, line, strlen(line)) == 1 ? view->text : NULL;
+}
+
+static void test_view_undoes_escapes(void)
+{
+    struct line_view view = {0};
+    const char *line = "{\"msg\":\"Class \\\"Cache\\\" not found in C:\\\\app \\u003cx\\u003e\\tend\"}";
+    const char *text = view_of(&view, line);
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK_STR_CONTAINS(text, "Class \"Cache\" not found in C:\\app <x>\tend");
+    /* Every byte maps to where its source starts, the end to the line's end. */
+    CHECK(view.origin[0] == 0);
+    CHECK(view.origin[view.len] == strlen(line));
+    const char *quote = text != NULL ? strchr(text, '"') : NULL;
+    CHECK(quote != NULL);
+    if (quote != NULL)
+        CHECK(line[line_view_offset(&view, (size_t)(quote - text))] == '"');
+    line_view_free(&view);
+}
+
+static void test_view_decodes_surrogate_pairs(void)
+{
+    struct line_view view = {0};
+    const char *text = view_of(&view, "{\"msg\":\"smile \\ud83d\\ude00 and caf\\u00e9\"}");
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK_STR_CONTAINS(text, "smile \xF0\x9F\x98\x80 and caf\xC3\xA9");
+    /* A lone surrogate or a \u0000 stays as written. */
+    text = view_of(&view, "{\"msg\":\"lone \\ud83d here \\u0000 and \\\"q\\\"\"}");
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK_STR_CONTAINS(text, "lone \\ud83d here \\u0000 and \"q\"");
+    line_view_free(&view);
+}
+
+static void test_view_only_for_json_with_escapes(void)
+{
+    struct line_view view = {0};
+    CHECK(view_of(&view, "{\"msg\":\"no escapes here\"}") == NULL);
+    CHECK(view_of(&view, "C:\\\\Windows path without JSON") == NULL);
+    CHECK(view_of(&view, "escape \\\" before {\"msg\":\"x\"}") == NULL);
+    /* Invalid escapes (a Windows path in a message) stay, valid ones go. */
+    const char *text = view_of(&view, "Dec 4 app: {\"path\":\"C:\\dir\",\"m\":\"a\\/b\"}");
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK(strcmp(text, "Dec 4 app: {\"path\":\"C:\\dir\",\"m\":\"a/b\"}") == 0);
+    /* A backslash as the last byte does not read past the line. */
+    CHECK(view_of(&view, "{\"m\":\"x\\") == NULL);
+    CHECK(line_view_possible("{\"m\":\"x\\\"y\"}", 12));
+    CHECK(!line_view_possible("{\"m\":\"xy\"}", 10));
+    line_view_free(&view);
+}
+
+static void test_json_line_matched_on_its_text(void)
+{
+    triage_options opts = {TRIAGE_NO_SITE_LAYERS, TRIAGE_TEST_SOURCE_DIR};
+    triage_engine *engine = triage_open(&opts);
+    CHECK(engine != NULL);
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_records(engine, GOOD) == 2);
+    /* The regex needs spaces where this JSON line writes \u0020 escapes. */
+    const char *line = "{\"level\":\"error\",\"msg\":\"widget\\u0020frobnication failed\\u0020for queue 12\"}";
+    triage_hit hits[4];
+    int n = triage_match(engine, line, strlen(line), hits, 4);
+    CHECK(n == 1);
+    if (n == 1) {
+        CHECK(strcmp(hits[0].id, "mail/widget-failure") == 0);
+        /* The span is in the line as read, escapes included. */
+        CHECK(strncmp(line + hits[0].start, "widget\\u0020frob", 16) == 0);
+        CHECK(strncmp(line + hits[0].end - 2, "12", 2) == 0);
+    }
+
+    /* The JSON report names the capture as the view reads it. */
+    triage_render_options ro = {0};
+    ro.format = "json";
+    char *out = NULL;
+    CHECK(triage_diagnose(engine, line, strlen(line), &ro, &out, NULL) >= 0);
+    if (out != NULL)
+        CHECK_STR_CONTAINS(out, "\"queue\": \"12\"");
+    triage_free(out);
+
+    /* A scan finds the line, whose raw text contains no candidate literal. */
+    triage_scan_options so = {0};
+    so.flags = TRIAGE_SCAN_NO_CACHE;
+    triage_scan *scan = triage_scan_open(engine, &so);
+    CHECK(scan != NULL);
+    if (scan != NULL) {
+        CHECK(triage_scan_feed(scan, line, strlen(line)) == 0);
+        CHECK(triage_scan_feed(scan, "\n", 1) == 0);
+        CHECK(triage_scan_finish(scan) == 0);
+        size_t lines = 0, diagnosed = 0;
+        triage_scan_counts(scan, &lines, &diagnosed);
+        CHECK(lines == 1);
+        CHECK(diagnosed == 1);
+        triage_scan_close(&scan);
+    }
+    triage_close(&engine);
+}
+
+int main(void)
+{
+    test_view_undoes_escapes();
+    test_view_decodes_surrogate_pairs();
+    test_view_only_for_json_with_escapes();
+    test_json_line_matched_on_its_text();
+    return check_summary();
+}
