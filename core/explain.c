@@ -135,6 +135,28 @@ static size_t split_elements(const char *pattern, size_t len, size_t *ends, size
     return n;
 }
 
+/* Match units that one explaining pcre2_match call may spend over all its
+** start positions, as a scan's window does (see match.c); a pattern that
+** backtracks without end then fails that one step of the explanation. */
+#define EXPLAIN_MATCH_UNITS 2000000u
+#define EXPLAIN_HEAP_KIB 16384u
+
+/* pcre2_match with the match limit of one position shrunk by the number
+** of start positions, so the call is bounded whatever the pattern. */
+static int bounded_match(const pcre2_code *code, const char *subject, size_t len, uint32_t options,
+                         pcre2_match_data *data)
+{
+    pcre2_match_context *context = pcre2_match_context_create(NULL);
+    if (context == NULL)
+        return PCRE2_ERROR_NOMEMORY;
+    size_t limit = EXPLAIN_MATCH_UNITS / (len + 1);
+    pcre2_set_match_limit(context, limit < 100 ? 100 : (uint32_t)limit);
+    pcre2_set_heap_limit(context, EXPLAIN_HEAP_KIB);
+    int rc = pcre2_match(code, (PCRE2_SPTR)subject, len, 0, options, data, context);
+    pcre2_match_context_free(context);
+    return rc;
+}
+
 /* Whether the first len bytes of pattern match somewhere in subject; on a
 ** match *end receives the end of the leftmost match. A prefix that does
 ** not compile alone (a back reference to a later group) counts as failing. */
@@ -152,7 +174,7 @@ static int prefix_matches(const char *pattern, size_t len, const char *subject, 
         return 0;
     pcre2_match_data *data = pcre2_match_data_create_from_pattern(code, NULL);
     int found = 0;
-    if (data != NULL && pcre2_match(code, (PCRE2_SPTR)subject, subject_len, 0, 0, data, NULL) >= 0) {
+    if (data != NULL && bounded_match(code, subject, subject_len, 0, data) >= 0) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data);
         *start = ov[0];
         *end = ov[1] >= ov[0] ? ov[1] : ov[0];
@@ -266,7 +288,7 @@ static int cut_short(const char *element, size_t element_len, int anchored, cons
     if (code == NULL)
         return 0;
     pcre2_match_data *data = pcre2_match_data_create_from_pattern(code, NULL);
-    int rc = data != NULL ? pcre2_match(code, (PCRE2_SPTR)rest, rest_len, 0, PCRE2_PARTIAL_HARD, data, NULL) : -1;
+    int rc = data != NULL ? bounded_match(code, rest, rest_len, PCRE2_PARTIAL_HARD, data) : -1;
     int cut = 0;
     if (rc == PCRE2_ERROR_PARTIAL) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data);
@@ -296,6 +318,7 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
         return -1;
     int found = 0;
     size_t pos = 0, line_no = 0;
+    struct line_view view = {0};
     while (!found && (pos < len || (pos == 0 && len == 0))) {
         size_t end = pos;
         while (end < len && text[end] != '\n')
@@ -304,10 +327,23 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
         size_t line_len = end - pos, start, stop;
         if (line_len > 0 && text[pos + line_len - 1] == '\r')
             line_len--;
-        if (record_match(record, scratch, text + pos, line_len, &start, &stop) == MATCH_HIT)
+        /* A JSON log line is matched on its view, as a diagnosis does. */
+        const char *line = text + pos;
+        int viewed = line_len > 0 ? line_view_make(&view, line, line_len) : 0;
+        if (viewed < 0)
+            break;
+        if (viewed) {
+            line = view.text;
+            line_len = view.len;
+        }
+        if (record_match(record, scratch, line, line_len, &start, &stop) == MATCH_HIT)
             found = 1;
-        else if (rank_signature_match(engine, r, scratch, text + pos, line_len, &start, &stop))
+        else if (rank_signature_match(engine, r, scratch, line, line_len, &start, &stop))
             found = why->by_signature = 1;
+        if (found && viewed) {
+            start = line_view_offset(&view, start);
+            stop = line_view_offset(&view, stop);
+        }
         if (found) {
             why->matched = 1;
             why->line = line_no;
@@ -318,6 +354,7 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
         if (len == 0)
             break;
     }
+    line_view_free(&view);
     scratch_free(scratch);
     return found;
 }

@@ -682,25 +682,28 @@ static char *signature_pattern(const char *signature)
     return out;
 }
 
-/* Whether the record's own regex matches its signature. */
+static struct match_scratch *branch_scratch(void);
+
+/* Whether the record's own regex matches its signature, in a search as
+** bounded as any match: a record's regex may backtrack without end. */
 static int regex_matches_signature(const struct record *record)
 {
-    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
-    if (data == NULL)
-        return 0;
-    int rc = pcre2_match(record->code, (PCRE2_SPTR)record->signature, strlen(record->signature), 0, 0, data, NULL);
-    pcre2_match_data_free(data);
-    return rc >= 0;
+    struct match_scratch *scratch = branch_scratch();
+    size_t start, end;
+    return scratch != NULL && record_match_mode(record, scratch, record->signature, strlen(record->signature),
+                                                MATCH_AUTO, &start, &end) == MATCH_HIT;
 }
 
-/* A signature pattern may make a hit of its own only for records whose
-** regex misses their own signature (a regex written for another wording).
-** Where the regex matches it, the regex is the authority: a loosened
-** signature would ignore its anchors and exclusions and match near misses.
-** Either way the pattern still measures how closely a line quotes it. */
+/* A signature pattern may make a hit of its own, so a line that quotes a
+** record's signature with other variable parts finds the record even where
+** its regex pins one of those parts. The exception is a record with
+** examples whose regex matches its signature: its regex was tested against
+** real lines and near misses, so it is the authority, and a loosened
+** signature would ignore its anchors and exclusions. Either way the
+** pattern still measures how closely a line quotes the signature. */
 static int compile_signature(struct rank_record *rr, const struct record *record)
 {
-    rr->signature_may_hit = !regex_matches_signature(record);
+    rr->signature_may_hit = !record->has_examples || !regex_matches_signature(record);
     uint64_t tokens[MAX_TEXT_TOKENS];
     size_t count = tokenize(record->signature, strlen(record->signature), tokens, MAX_TEXT_TOKENS);
     rr->signature.pattern = signature_pattern(record->signature);
@@ -945,25 +948,23 @@ static double text_similarity(const struct triage_engine *engine, const struct t
     return 2.0 * precision * recall / (precision + recall);
 }
 
-/* The signature pattern to match with: JIT-compiled once it has been
-** used often enough to repay the compile, which a one-off diagnosis of
-** thousands of records never does. */
-static const pcre2_code *signature_code(const struct rank_record *rr, size_t line_len)
+/* Match the signature pattern on the line, in a bounded search. The
+** pattern is JIT-compiled once it has been used often enough to repay the
+** compile, which a one-off diagnosis of thousands of records never does. */
+static int match_signature(const struct rank_record *rr, struct match_scratch *scratch, const char *line,
+                           size_t line_len, size_t *start, size_t *end)
 {
+    if (rr->signature.code == NULL || scratch == NULL)
+        return 0;
     int jit;
-    return lazy_jit_code((struct lazy_jit *)&rr->signature.jit, rr->signature.code, line_len, &jit);
+    const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&rr->signature.jit, rr->signature.code, line_len, &jit);
+    return pattern_match(code, jit, scratch, line, line_len, start, end) == MATCH_HIT;
 }
 
 static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len)
 {
-    if (rr->signature.code == NULL)
-        return 0;
-    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
-    if (data == NULL)
-        return 0;
-    int found = pcre2_match(signature_code(rr, line_len), (PCRE2_SPTR)line, line_len, 0, 0, data, NULL) >= 0;
-    pcre2_match_data_free(data);
-    return found;
+    size_t start, end;
+    return match_signature(rr, branch_scratch(), line, line_len, &start, &end);
 }
 
 /* Whether line contains text, ignoring ASCII case. The first byte is
@@ -1080,21 +1081,10 @@ const char *rank_signature_pattern(const struct triage_engine *engine, size_t r)
 int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
                          const char *line, size_t line_len, size_t *start, size_t *end)
 {
-    (void)scratch;
     const struct rank_record *rr = &engine->rank_records[r];
-    if (rr->signature.code == NULL || !rr->signature_may_hit)
+    if (!rr->signature_may_hit)
         return 0;
-    pcre2_match_data *data = pcre2_match_data_create(1, NULL);
-    if (data == NULL)
-        return 0;
-    int found = pcre2_match(signature_code(rr, line_len), (PCRE2_SPTR)line, line_len, 0, 0, data, NULL) >= 0;
-    if (found) {
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(data);
-        *start = ov[0];
-        *end = ov[1];
-    }
-    pcre2_match_data_free(data);
-    return found;
+    return match_signature(rr, scratch, line, line_len, start, end);
 }
 
 /* Copy the weights of the parts and the floor of a match's score, so that

@@ -266,6 +266,18 @@ static void check_common(struct validation *v, const struct json_node *root, int
     }
 }
 
+/* Whether root has a non-empty examples.match or examples.no_match list. */
+static int lists_examples(const struct json_node *root)
+{
+    const struct json_node *examples = json_get(root, "examples");
+    if (examples == NULL || examples->type != JSON_OBJECT)
+        return 0;
+    const struct json_node *match = json_get(examples, "match");
+    const struct json_node *no_match = json_get(examples, "no_match");
+    return (match != NULL && match->type == JSON_ARRAY && match->u.array.count > 0) ||
+           (no_match != NULL && no_match->type == JSON_ARRAY && no_match->u.array.count > 0);
+}
+
 /* A required non-empty string field; reports and returns NULL when absent or invalid. */
 static const char *required_string(struct validation *v, const struct json_node *root, const struct json_node *node,
                                    const char *field)
@@ -392,6 +404,7 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
                                           : json_get(root, "confidence");
     record->confidence = conf != NULL && conf->type == JSON_NUMBER ? conf->u.number : 0.5;
     record->aliases = copy_aliases(json_get(root, "aliases"), &record->alias_count);
+    record->has_examples = lists_examples(root);
     if (record->id == NULL || record->file == NULL || record->signature == NULL || record->regex == NULL) {
         report(&v, TRIAGE_ERROR, root, "-", "%s", "out of memory");
         record_free(record);
@@ -447,6 +460,8 @@ int record_add_supplement(struct record *record, const char *file, char *text, s
             check_string_list(&v, json_get(examples, "no_match"), "examples.no_match");
         }
     }
+    if (v.errors == 0 && lists_examples(root))
+        record->has_examples = 1;
     report_unlisted(&v);
     json_free(&doc);
     if (v.errors > 0) {

@@ -477,6 +477,38 @@ static void test_backtracking_branch_bounded(void)
     triage_close(&engine);
 }
 
+/* Preparing the ranking matches each regex on its own signature, and
+** 'triage explain' matches parts of a regex on the message: both are
+** bounded like any match when the regex backtracks without end. */
+static void test_signature_and_explain_bounded(void)
+{
+    triage_engine *engine = open_engine(0);
+    if (engine == NULL)
+        return;
+    CHECK(triage_load_records(engine, HOSTILE "/signature") == 1);
+    triage_hit hits[2];
+    double began = cpu_ms();
+    CHECK(triage_match(engine, "nothing", 7, hits, 2) == 0);
+    double took = cpu_ms() - began;
+    if (took > 2 * PAIR_BOUND_MS * time_scale)
+        fprintf(stderr, "preparing the backtracking signature took %.0f ms\n", took);
+    CHECK(took <= 2 * PAIR_BOUND_MS * time_scale);
+
+    char *subject = make_subject(2);
+    if (subject != NULL) {
+        triage_why why;
+        began = cpu_ms();
+        CHECK(triage_why_not(engine, "hostile/backtracking-signature", subject, SUBJECT_LEN, &why) == 0);
+        took = cpu_ms() - began;
+        triage_why_free(&why);
+        if (took > 4 * PAIR_BOUND_MS * time_scale)
+            fprintf(stderr, "explaining the backtracking record took %.0f ms\n", took);
+        CHECK(took <= 4 * PAIR_BOUND_MS * time_scale);
+    }
+    free(subject);
+    triage_close(&engine);
+}
+
 /* The backtracking warning of 'triage check': the shapes that explode are
 ** flagged, their possessive, atomic and unambiguous forms are not. */
 static void test_backtracking_risk_patterns(void)
@@ -938,6 +970,7 @@ int main(void)
     test_negated_escapes_on_multibyte();
     test_backtracking_risk_patterns();
     test_backtracking_branch_bounded();
+    test_signature_and_explain_bounded();
     test_jit_interpreter_agree_on_corpus();
     test_invalid_utf8_and_control_bytes();
     test_random_bytes_and_long_lines();
