@@ -160,15 +160,16 @@ static void check_subject(const struct record *record, const char *subject, size
     compare("JIT and interpreter", valid, jit, jit_start, jit_end, interp, int_start, int_end);
 
     /* A plain call has no time bound, so it runs only where the bounded
-    ** search was fast. There it does no more work than that search did. */
-    if (interp_ms < 2.0) {
+    ** search decided fast. There it does no more work than that search
+    ** did; after a limit outcome it could backtrack for minutes. */
+    if (decided(interp) && interp_ms < 2.0) {
         enum match_outcome ref = reference_match(record, subject, len, PCRE2_NO_JIT, &ref_start, &ref_end);
         compare("windowed and plain interpreter", valid, interp, int_start, int_end, ref, ref_start, ref_end);
     }
     /* A plain JIT call is no reference where record_match avoids JIT on
     ** purpose (jit_ascii_only and start_sensitive in core/internal.h). */
     int jit_avoided = (record->jit_ascii_only && !is_ascii(subject, len)) || (record->start_sensitive && !valid);
-    if (record->jit && !jit_avoided && jit_ms < 2.0) {
+    if (record->jit && !jit_avoided && decided(jit) && jit_ms < 2.0) {
         enum match_outcome ref = reference_match(record, subject, len, 0, &ref_start, &ref_end);
         compare("windowed and plain JIT", valid, jit, jit_start, jit_end, ref, ref_start, ref_end);
     }
