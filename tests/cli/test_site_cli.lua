@@ -205,7 +205,7 @@ function TestSiteSandbox:test_endless_loop_stops_within_5s()
   local _, err, status, elapsed = run({ "--site", site, RELAY })
   lu.assertEquals(status, 2)
   lu.assertStrContains(err, site .. ":3: exceeded the ")
-  -- The 1 s limit may come first on a loaded or sanitizer build.
+  -- The 1 s CPU-time limit may come first on a sanitizer build.
   lu.assertTrue((err:find("limit of 10000000 instructions per call", 1, true)
     or err:find("time limit of 1 s", 1, true)) ~= nil, err)
   lu.assertTrue(elapsed <= 5, "stopped within 5 s, took " .. elapsed)
@@ -216,7 +216,7 @@ function TestSiteSandbox:test_memory_hog_stops_within_10s()
   local _, err, status, elapsed = run({ "--site", site, RELAY })
   lu.assertEquals(status, 2)
   lu.assertStrContains(err, site .. ":3: exceeded the ")
-  -- On a loaded or sanitizer build the 1 s limit may come first. The
+  -- On a sanitizer build the 1 s CPU-time limit may come first. The
   -- sandbox suite checks the memory limit with the clock out of the way.
   lu.assertTrue((err:find("memory limit of 64 MiB", 1, true) or err:find("time limit of 1 s", 1, true)) ~= nil, err)
   lu.assertTrue(elapsed <= 10, "stopped within 10 s, took " .. elapsed)
