@@ -270,7 +270,18 @@ static int cmp_u64(const void *a, const void *b)
 
 static size_t sort_unique(uint64_t *tokens, size_t n)
 {
-    qsort(tokens, n, sizeof *tokens, cmp_u64);
+    /* A line has a few dozen words: insertion sort beats qsort's calls. */
+    if (n <= 64) {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t value = tokens[i];
+            size_t at = i;
+            for (; at > 0 && tokens[at - 1] > value; at--)
+                tokens[at] = tokens[at - 1];
+            tokens[at] = value;
+        }
+    } else {
+        qsort(tokens, n, sizeof *tokens, cmp_u64);
+    }
     size_t u = 0;
     for (size_t k = 0; k < n; k++)
         if (u == 0 || tokens[u - 1] != tokens[k])
@@ -424,14 +435,18 @@ static uint32_t document_frequency(const struct triage_engine *engine, uint64_t 
 /* Inverse document frequency of a token over the loaded records'
 ** signatures and aliases: a word in every record weighs 1, a word in none
 ** log(N + 1) + 1. Numbers weigh half. */
-static double idf(const struct triage_engine *engine, uint64_t token)
+static double idf_of(const struct triage_engine *engine, uint64_t token, uint32_t df)
 {
     double n = (double)engine->record_count;
-    uint32_t df = document_frequency(engine, token);
     double weight = log((n + 1.0) / ((double)df + 1.0)) + 1.0;
     if (token & 2)
         weight *= QUOTED_WEIGHT;
     return (token & 1) ? weight * 0.5 : weight;
+}
+
+static double idf(const struct triage_engine *engine, uint64_t token)
+{
+    return idf_of(engine, token, document_frequency(engine, token));
 }
 
 static int contains(const uint64_t *sorted, size_t n, uint64_t key)
@@ -472,6 +487,7 @@ struct branch {
 
 struct token_set {
     uint64_t *tokens;
+    double *idf; /* idf of each token, set by rank_prepare */
     size_t count;
     double weight; /* sum of the idf of the tokens */
 };
@@ -724,7 +740,8 @@ static int tokenize_set(struct token_set *set, const char *text)
     uint64_t buffer[MAX_TEXT_TOKENS];
     set->count = tokenize(text, strlen(text), buffer, MAX_TEXT_TOKENS);
     set->tokens = malloc((set->count ? set->count : 1) * sizeof *set->tokens);
-    if (set->tokens == NULL)
+    set->idf = calloc(set->count ? set->count : 1, sizeof *set->idf);
+    if (set->tokens == NULL || set->idf == NULL)
         return -1;
     memcpy(set->tokens, buffer, set->count * sizeof *buffer);
     return 0;
@@ -772,8 +789,10 @@ static void free_rank_record(struct rank_record *rr)
     free(rr->signature.pattern);
     pcre2_code_free(rr->signature.code);
     lazy_jit_free(&rr->signature.jit);
-    for (size_t t = 0; t < rr->text_count; t++)
+    for (size_t t = 0; t < rr->text_count; t++) {
         free(rr->texts[t].tokens);
+        free(rr->texts[t].idf);
+    }
     free(rr->texts);
 }
 
@@ -844,8 +863,10 @@ int rank_prepare(struct triage_engine *engine)
         struct rank_record *rr = &engine->rank_records[r];
         for (size_t t = 0; t < rr->text_count; t++) {
             rr->texts[t].weight = 0;
-            for (size_t k = 0; k < rr->texts[t].count; k++)
-                rr->texts[t].weight += idf(engine, rr->texts[t].tokens[k]);
+            for (size_t k = 0; k < rr->texts[t].count; k++) {
+                rr->texts[t].idf[k] = idf(engine, rr->texts[t].tokens[k]);
+                rr->texts[t].weight += rr->texts[t].idf[k];
+            }
         }
         record->token_weight = 0;
         rr->norm = 0;
@@ -932,15 +953,14 @@ static int which_branch(const struct rank_record *rr, const char *line, size_t l
 ** mean of recall (the idf share of the text's words found in the line) and
 ** precision (the idf share of the line's known words found in the text), so
 ** a record whose signature explains more of the line wins. */
-static double text_similarity(const struct triage_engine *engine, const struct token_set *text,
-                              const uint64_t *tokens, size_t n, double line_weight)
+static double text_similarity(const struct token_set *text, const uint64_t *tokens, size_t n, double line_weight)
 {
     if (text->weight <= 0 || line_weight <= 0)
         return 0;
     double shared = 0;
     for (size_t k = 0; k < text->count; k++)
         if (contains(tokens, n, text->tokens[k]))
-            shared += idf(engine, text->tokens[k]);
+            shared += text->idf[k];
     double recall = shared / text->weight;
     double precision = fmin(1.0, shared / line_weight);
     if (recall <= 0 || precision <= 0)
@@ -991,9 +1011,11 @@ static void prepare_line(const struct triage_engine *engine, struct rank_line *w
     /* Words that appear in no record (host names, logger names, ids) cannot
     ** be explained by any record, so they are left out of the precision. */
     words->weight = 0;
-    for (size_t k = 0; k < words->count; k++)
-        if (document_frequency(engine, words->tokens[k]) > 0)
-            words->weight += idf(engine, words->tokens[k]);
+    for (size_t k = 0; k < words->count; k++) {
+        uint32_t df = document_frequency(engine, words->tokens[k]);
+        if (df > 0)
+            words->weight += idf_of(engine, words->tokens[k], df);
+    }
     words->ready = 1;
 }
 
@@ -1008,7 +1030,7 @@ static double similarity(const struct triage_engine *engine, const struct record
     prepare_line(engine, words, line, line_len);
     double best = 0;
     for (size_t t = 0; t < rr->text_count; t++)
-        best = fmax(best, text_similarity(engine, &rr->texts[t], words->tokens, words->count, words->weight));
+        best = fmax(best, text_similarity(&rr->texts[t], words->tokens, words->count, words->weight));
     double verbatim = 0.0;
     if (contains_text(line, line_len, record->signature))
         verbatim = 1.0;
