@@ -107,6 +107,25 @@ static void push_captures(lua_State *L, const struct record *record, const struc
     }
 }
 
+/* Match record on text, or on its view when text is a JSON log line
+** (line_view.c), as a diagnosis does. On a hit, *start and *end are
+** offsets in text and the scratch holds the groups of *subject. */
+static enum match_outcome match_as_diagnosed(const struct record *record, struct match_scratch *scratch,
+                                             struct line_view *view, const char *text, size_t len,
+                                             const char **subject, size_t *start, size_t *end)
+{
+    *subject = text;
+    if (line_view_make(view, text, len) != 1)
+        return record_match(record, scratch, text, len, start, end);
+    *subject = view->text;
+    enum match_outcome outcome = record_match(record, scratch, view->text, view->len, start, end);
+    if (outcome == MATCH_HIT) {
+        *start = line_view_offset(view, *start);
+        *end = line_view_offset(view, *end);
+    }
+    return outcome;
+}
+
 /* core.match(index, text) -> nil | {start=, ["end"]=, text=, captures=} with 1-based inclusive start. */
 static int core_match(lua_State *L)
 {
@@ -116,10 +135,13 @@ static int core_match(lua_State *L)
     struct match_scratch *scratch = scratch_new();
     if (scratch == NULL)
         return luaL_error(L, "out of memory creating match scratch");
+    struct line_view view = {0};
+    const char *subject;
     size_t start, end;
-    enum match_outcome outcome = record_match(record, scratch, text, len, &start, &end);
+    enum match_outcome outcome = match_as_diagnosed(record, scratch, &view, text, len, &subject, &start, &end);
     if (outcome != MATCH_HIT) {
         scratch_free(scratch);
+        line_view_free(&view);
         lua_pushnil(L);
         lua_pushstring(L, outcome == MATCH_LIMIT ? "limit" : outcome == MATCH_ERROR ? "error" : "nomatch");
         return 2;
@@ -131,13 +153,15 @@ static int core_match(lua_State *L)
     lua_setfield(L, -2, "end");
     lua_pushlstring(L, text + start, end - start);
     lua_setfield(L, -2, "text");
-    push_captures(L, record, scratch, text);
+    push_captures(L, record, scratch, subject);
     lua_setfield(L, -2, "captures");
     scratch_free(scratch);
+    line_view_free(&view);
     return 1;
 }
 
-/* core.match_all(text) -> list of indices of the records whose regex matches text. */
+/* core.match_all(text) -> list of indices of the records whose regex
+** matches text (its view when text is a JSON log line). */
 static int core_match_all(lua_State *L)
 {
     struct triage_engine *engine = engine_of(L);
@@ -146,6 +170,11 @@ static int core_match_all(lua_State *L)
     struct match_scratch *scratch = scratch_new();
     if (scratch == NULL)
         return luaL_error(L, "out of memory creating match scratch");
+    struct line_view view = {0};
+    if (line_view_make(&view, text, len) == 1) {
+        text = view.text;
+        len = view.len;
+    }
     lua_newtable(L);
     lua_Integer n = 0;
     for (size_t r = 0; r < engine->record_count; r++) {
@@ -156,6 +185,7 @@ static int core_match_all(lua_State *L)
         }
     }
     scratch_free(scratch);
+    line_view_free(&view);
     return 1;
 }
 

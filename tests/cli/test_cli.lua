@@ -102,6 +102,23 @@ function TestDiagnose.test_lang_zh_shows_chinese()
   lu.assertStrContains(out, "554 5.7.0 中继访问被拒绝")
 end
 
+-- A JSON log line as Go writes it: < and > as \u003c and \u003e.
+function TestDiagnose.test_json_log_line_diagnosed_on_its_text()
+  local message = RELAY:gsub("<", "\\u003c"):gsub(">", "\\u003e"):gsub('"', '\\"')
+  local line = '{"level":"warn","logger":"mail","msg":"' .. message .. '"}'
+  lu.assertStrContains(line, "\\u003c")
+  local out, err, status = run({ "--format", "json", "--top", "1", line })
+  lu.assertEquals(status, 0, err)
+  local d = cjson.decode(out).diagnoses[1]
+  lu.assertEquals(d.id, REFERENCE)
+  lu.assertStrContains(d.match.text, "Relay access denied")
+  lu.assertEquals(d.match.line_text, line)
+  local steps = cjson.encode(d.remediation)
+  local client = RELAY:match("from [^%[]*%[([%d.]+)%]")
+  lu.assertNotNil(client)
+  lu.assertStrContains(steps, client)
+end
+
 function TestDiagnose.test_site_substitutes_mynetworks()
   local out, err, status = run({ "--format", "json", "--site", "tests/fixtures/sites/mynetworks.lua", RELAY })
   lu.assertEquals(status, 0, err)
