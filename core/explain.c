@@ -360,6 +360,9 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
 }
 
 /* Find the branch and line on which the pattern of record r gets furthest. */
+/* NOTE: a JSON log line is explained on its raw text, while find_match and
+** a diagnosis use its view (line_view.c), so the failing element named for
+** such a line can sit at an escape such as \" instead of the real cause. */
 static int find_furthest(const struct triage_engine *engine, size_t r, const char *text, size_t len,
                          triage_why *why)
 {

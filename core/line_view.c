@@ -125,6 +125,10 @@ int line_view_possible(const char *line, size_t len)
     return json_start(line, len) != SIZE_MAX;
 }
 
+/* NOTE: escapes are undone from the first '{"' to the end of the line, not
+** only inside the object's strings, so plain text after the object loses
+** its backslashes too: "C:\new" after a JSON object reads as "C:" and a
+** newline. Tracking strings and the closing brace would keep such text. */
 int line_view_make(struct line_view *view, const char *line, size_t len)
 {
     size_t from = json_start(line, len);
