@@ -330,8 +330,10 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
         /* A JSON log line is matched on its view, as a diagnosis does. */
         const char *line = text + pos;
         int viewed = line_len > 0 ? line_view_make(&view, line, line_len) : 0;
-        if (viewed < 0)
+        if (viewed < 0) {
+            found = -1; /* out of memory, which the caller reports */
             break;
+        }
         if (viewed) {
             line = view.text;
             line_len = view.len;
@@ -359,10 +361,9 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
     return found;
 }
 
-/* Find the branch and line on which the pattern of record r gets furthest. */
-/* NOTE: a JSON log line is explained on its raw text, while find_match and
-** a diagnosis use its view (line_view.c), so the failing element named for
-** such a line can sit at an escape such as \" instead of the real cause. */
+/* Find the branch and line on which the pattern of record r gets furthest.
+** A JSON log line is tried on its view (line_view.c), as find_match and a
+** diagnosis match it, and the span maps back to the line. */
 static int find_furthest(const struct triage_engine *engine, size_t r, const char *text, size_t len,
                          triage_why *why)
 {
@@ -371,6 +372,7 @@ static int find_furthest(const struct triage_engine *engine, size_t r, const cha
     struct attempt best = {0}, attempt;
     int have = 0;
     size_t pos = 0, line_no = 0;
+    struct line_view view = {0};
     while (pos < len) {
         size_t end = pos;
         while (end < len && text[end] != '\n')
@@ -379,10 +381,24 @@ static int find_furthest(const struct triage_engine *engine, size_t r, const cha
         size_t line_len = end - pos;
         if (line_len > 0 && text[pos + line_len - 1] == '\r')
             line_len--;
+        const char *line = text + pos;
+        int viewed = line_len > 0 ? line_view_make(&view, line, line_len) : 0;
+        if (viewed < 0) {
+            line_view_free(&view);
+            return -1;
+        }
+        if (viewed) {
+            line = view.text;
+            line_len = view.len;
+        }
         for (size_t b = 0; b < (branches > 0 ? branches : 1); b++) {
             memset(&attempt, 0, sizeof attempt);
             const char *pattern = branches > 1 ? rank_branch_pattern(engine, r, b) : record->regex;
-            try_branch(pattern, text + pos, line_len, &attempt);
+            try_branch(pattern, line, line_len, &attempt);
+            if (viewed) {
+                attempt.start = line_view_offset(&view, attempt.start);
+                attempt.end = line_view_offset(&view, attempt.end);
+            }
             attempt.line = line_no;
             attempt.line_start = pos;
             attempt.branch = b;
@@ -393,6 +409,7 @@ static int find_furthest(const struct triage_engine *engine, size_t r, const cha
         }
         pos = end + 1;
     }
+    line_view_free(&view);
     if (!have) {
         try_branch(branches > 1 ? rank_branch_pattern(engine, r, 0) : record->regex, "", 0, &best);
         best.line = 1;

@@ -5,8 +5,9 @@
 ** loggers all write one JSON object per line, whose message carries JSON
 ** string escapes: a quote is \", a backslash \\, and Go writes < > & as
 ** \u003c \u003e \u0026. Record patterns are written for the message as the
-** program printed it, so a line whose JSON part has escapes is matched and
-** ranked on a view with them undone. Every byte of the view remembers where
+** program printed it, so a line whose JSON object has escapes in its
+** strings is matched and ranked on a view with them undone; text before and
+** after the object stays as it is. Every byte of the view remembers where
 ** its source starts in the line, so spans map back to the line as read.
 **
 ** Owns: detecting such lines, building the view, mapping offsets back.
@@ -125,10 +126,6 @@ int line_view_possible(const char *line, size_t len)
     return json_start(line, len) != SIZE_MAX;
 }
 
-/* NOTE: escapes are undone from the first '{"' to the end of the line, not
-** only inside the object's strings, so plain text after the object loses
-** its backslashes too: "C:\new" after a JSON object reads as "C:" and a
-** newline. Tracking strings and the closing brace would keep such text. */
 int line_view_make(struct line_view *view, const char *line, size_t len)
 {
     size_t from = json_start(line, len);
@@ -147,13 +144,28 @@ int line_view_make(struct line_view *view, const char *line, size_t len)
             return -1;
         view->cap = len + 1;
     }
-    size_t out = 0, changed = 0;
+    /* Escapes are undone inside the strings of the object that starts at
+    ** from, and nowhere else: text after the object, such as a Windows
+    ** path, keeps its backslashes. */
+    size_t out = 0, changed = 0, depth = 0;
+    int in_string = 0, closed = 0;
     for (size_t i = 0; i < len;) {
         size_t written = 0, used = 0;
-        if (i >= from && line[i] == '\\')
-            used = decode_escape(line, len, i, view->text + out, &written);
+        char c = line[i];
+        if (i >= from && !closed) {
+            if (in_string && c == '\\')
+                used = decode_escape(line, len, i, view->text + out, &written);
+            else if (c == '"')
+                in_string = !in_string;
+            else if (!in_string && (c == '{' || c == '['))
+                depth++;
+            else if (!in_string && (c == '}' || c == ']') && depth > 0 && --depth == 0)
+                closed = 1;
+        }
         if (used == 0) {
-            view->text[out] = line[i];
+            /* An invalid escape is copied as it is; the byte after its
+            ** backslash is read again as ordinary text. */
+            view->text[out] = c;
             view->origin[out++] = i++;
             continue;
         }

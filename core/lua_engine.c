@@ -109,13 +109,18 @@ static void push_captures(lua_State *L, const struct record *record, const struc
 
 /* Match record on text, or on its view when text is a JSON log line
 ** (line_view.c), as a diagnosis does. On a hit, *start and *end are
-** offsets in text and the scratch holds the groups of *subject. */
+** offsets in text and the scratch holds the groups of *subject. Returns
+** MATCH_ERROR with *no_memory set when the view cannot be made. */
 static enum match_outcome match_as_diagnosed(const struct record *record, struct match_scratch *scratch,
                                              struct line_view *view, const char *text, size_t len,
-                                             const char **subject, size_t *start, size_t *end)
+                                             const char **subject, size_t *start, size_t *end, int *no_memory)
 {
     *subject = text;
-    if (line_view_make(view, text, len) != 1)
+    int viewed = line_view_make(view, text, len);
+    *no_memory = viewed < 0;
+    if (viewed < 0)
+        return MATCH_ERROR;
+    if (viewed == 0)
         return record_match(record, scratch, text, len, start, end);
     *subject = view->text;
     enum match_outcome outcome = record_match(record, scratch, view->text, view->len, start, end);
@@ -138,7 +143,14 @@ static int core_match(lua_State *L)
     struct line_view view = {0};
     const char *subject;
     size_t start, end;
-    enum match_outcome outcome = match_as_diagnosed(record, scratch, &view, text, len, &subject, &start, &end);
+    int no_memory;
+    enum match_outcome outcome =
+        match_as_diagnosed(record, scratch, &view, text, len, &subject, &start, &end, &no_memory);
+    if (no_memory) {
+        scratch_free(scratch);
+        line_view_free(&view);
+        return luaL_error(L, "out of memory making the view of a JSON log line");
+    }
     if (outcome != MATCH_HIT) {
         scratch_free(scratch);
         line_view_free(&view);
@@ -171,7 +183,13 @@ static int core_match_all(lua_State *L)
     if (scratch == NULL)
         return luaL_error(L, "out of memory creating match scratch");
     struct line_view view = {0};
-    if (line_view_make(&view, text, len) == 1) {
+    int viewed = line_view_make(&view, text, len);
+    if (viewed < 0) {
+        scratch_free(scratch);
+        line_view_free(&view);
+        return luaL_error(L, "out of memory making the view of a JSON log line");
+    }
+    if (viewed) {
         text = view.text;
         len = view.len;
     }

@@ -58,6 +58,11 @@ static void test_view_only_for_json_with_escapes(void)
     CHECK(text != NULL);
     if (text != NULL)
         CHECK(strcmp(text, "Dec 4 app: {\"path\":\"C:\\dir\",\"m\":\"a/b\"}") == 0);
+    /* Only the object's strings are unescaped: a path after it stays. */
+    text = view_of(&view, "ERROR job {\"id\":7,\"m\":\"a\\\"b\",\"n\":[{\"k\":\"\\t\"}]} failed: C:\\new\\table");
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK(strcmp(text, "ERROR job {\"id\":7,\"m\":\"a\"b\",\"n\":[{\"k\":\"\t\"}]} failed: C:\\new\\table") == 0);
     /* A backslash as the last byte does not read past the line. */
     CHECK(view_of(&view, "{\"m\":\"x\\") == NULL);
     CHECK(line_view_possible("{\"m\":\"x\\\"y\"}", 12));
@@ -65,14 +70,22 @@ static void test_view_only_for_json_with_escapes(void)
     line_view_free(&view);
 }
 
-static void test_json_line_matched_on_its_text(void)
+/* An engine with the records of folder loaded, which must hold count. */
+static triage_engine *open_with(const char *folder, int count)
 {
     triage_options opts = {TRIAGE_NO_SITE_LAYERS, TRIAGE_TEST_SOURCE_DIR};
     triage_engine *engine = triage_open(&opts);
     CHECK(engine != NULL);
+    if (engine != NULL)
+        CHECK(triage_load_records(engine, folder) == count);
+    return engine;
+}
+
+static void test_json_line_matched_on_its_text(void)
+{
+    triage_engine *engine = open_with(GOOD, 2);
     if (engine == NULL)
         return;
-    CHECK(triage_load_records(engine, GOOD) == 2);
     /* The regex needs spaces where this JSON line writes \u0020 escapes. */
     const char *line = "{\"level\":\"error\",\"msg\":\"widget\\u0020frobnication failed\\u0020for queue 12\"}";
     triage_hit hits[4];
@@ -112,11 +125,34 @@ static void test_json_line_matched_on_its_text(void)
     triage_close(&engine);
 }
 
+/* 'triage explain' reads a JSON line through its view too: a hit is found,
+** and a miss is explained where the message differs, not at an escape. */
+static void test_explain_uses_the_view(void)
+{
+    triage_engine *engine = open_with(TRIAGE_TEST_SOURCE_DIR "/tests/fixtures/records/json-line", 1);
+    if (engine == NULL)
+        return;
+    triage_why why;
+    const char *found = "{\"msg\":\"Class \\\"Cache\\\" not found\"}";
+    CHECK(triage_why_not(engine, "php/class-missing", found, strlen(found), &why) == 1);
+    triage_why_free(&why);
+
+    const char *missed = "{\"msg\":\"Class \\\"Cache\\\" not loaded\"}";
+    CHECK(triage_why_not(engine, "php/class-missing", missed, strlen(missed), &why) == 0);
+    /* The pattern gets as far as the class name, which ends at the \". */
+    CHECK(why.end < strlen(missed));
+    if (why.end < strlen(missed))
+        CHECK(strncmp(missed + why.end, "\\\" not loaded", 13) == 0);
+    triage_why_free(&why);
+    triage_close(&engine);
+}
+
 int main(void)
 {
     test_view_undoes_escapes();
     test_view_decodes_surrogate_pairs();
     test_view_only_for_json_with_escapes();
     test_json_line_matched_on_its_text();
+    test_explain_uses_the_view();
     return check_summary();
 }
