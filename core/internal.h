@@ -135,6 +135,12 @@ struct triage_engine {
 };
 
 /* util.c */
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes at
+** p are not one: an overlong form, a surrogate, a code point above
+** U+10FFFF, a stray continuation byte or a sequence cut short. */
+size_t utf8_length(const unsigned char *p, const unsigned char *end);
+/* Value of the hex digit c, or -1. */
+int hex_digit_value(int c);
 void *xmalloc_or_null(size_t size);
 char *dup_string(const char *s);
 char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

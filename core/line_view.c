@@ -17,18 +17,6 @@
 
 #include "internal.h"
 
-/* Value of the hex digit c, or -1. */
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The code unit of the \uXXXX escape at p (6 bytes available), or -1. */
 static long code_unit(const char *p)
 {
@@ -36,7 +24,7 @@ static long code_unit(const char *p)
         return -1;
     long value = 0;
     for (int i = 2; i < 6; i++) {
-        int digit = hex_value((unsigned char)p[i]);
+        int digit = hex_digit_value((unsigned char)p[i]);
         if (digit < 0)
             return -1;
         value = value * 16 + digit;

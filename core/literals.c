@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "prefilter.h"
 
 struct reader {
@@ -311,17 +312,6 @@ static void skip_delimited(struct reader *r)
     r->p = q + 1;
 }
 
-static int hex_value(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* \x: two hex digits at most, or any number in braces. */
 static struct atom read_hex_escape(struct reader *r)
 {
@@ -329,16 +319,16 @@ static struct atom read_hex_escape(struct reader *r)
     unsigned long value = 0;
     if (!at_end(r) && *r->p == '{') {
         const char *q = r->p + 1;
-        while (q < r->end && hex_value(*q) >= 0 && value < 0x110000)
-            value = value * 16 + (unsigned long)hex_value(*q++);
+        while (q < r->end && hex_digit_value((unsigned char)*q) >= 0 && value < 0x110000)
+            value = value * 16 + (unsigned long)hex_digit_value((unsigned char)*q++);
         if (q >= r->end || *q != '}') {
             give_up(r);
             return atom;
         }
         r->p = q + 1;
     } else {
-        for (int i = 0; i < 2 && !at_end(r) && hex_value(*r->p) >= 0; i++)
-            value = value * 16 + (unsigned long)hex_value(*r->p++);
+        for (int i = 0; i < 2 && !at_end(r) && hex_digit_value((unsigned char)*r->p) >= 0; i++)
+            value = value * 16 + (unsigned long)hex_digit_value((unsigned char)*r->p++);
     }
     if (value < 0x80 && literal_byte((unsigned char)value))
         set_char(&atom, (char)value);

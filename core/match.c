@@ -729,41 +729,11 @@ static uint64_t thread_cpu_ns(void)
 
 /* Whether text is valid UTF-8: no overlong forms, surrogates or code points
 ** above U+10FFFF, and no sequence cut short. */
-/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes
-** at p are not one: an overlong form, a surrogate, a code point above
-** U+10FFFF, a stray continuation byte or a sequence cut short. */
-static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = *p, lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return need;
-}
-
 static int is_valid_utf8(const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text, *end = p + len;
     while (p < end) {
-        size_t n = utf8_sequence(p, end);
+        size_t n = utf8_length(p, end);
         if (n == 0)
             return 0;
         p += n;

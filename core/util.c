@@ -185,8 +185,18 @@ void problem_list_free(struct problem_list *list)
     list->count = list->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when invalid. */
-static size_t utf8_length(const unsigned char *p, const unsigned char *end)
+int hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t utf8_length(const unsigned char *p, const unsigned char *end)
 {
     unsigned char c = p[0], lo = 0x80, hi = 0xBF;
     size_t need;
