@@ -136,8 +136,8 @@ static size_t split_elements(const char *pattern, size_t len, size_t *ends, size
 }
 
 /* Match units that one explaining pcre2_match call may spend over all its
-** start positions, as a scan's window does (see match.c); a pattern that
-** backtracks without end then fails that one step of the explanation. */
+** start positions, as a scan's window does (see match.c). A pattern that
+** backtracks without end then fails only that step of the explanation. */
 #define EXPLAIN_MATCH_UNITS 2000000u
 #define EXPLAIN_HEAP_KIB 16384u
 

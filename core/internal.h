@@ -244,7 +244,7 @@ struct line_view {
 /* Whether line_view_make may make a view of the line: it has a backslash
 ** after a '{"'. Cheap enough to call on every scanned line. */
 int line_view_possible(const char *line, size_t len);
-/* Returns 1 when the line has a JSON part with escapes and view holds its
+/* Returns 1 when the line has a JSON part with escapes and view contains its
 ** text, 0 when the line is to be matched as it is, -1 when out of memory. */
 int line_view_make(struct line_view *view, const char *line, size_t len);
 /* The offset in the line of offset at of the view. */
@@ -261,7 +261,7 @@ size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max);
 struct rank_line {
     int ready;
     size_t count;
-    double weight; /* idf sum of the words some record knows */
+    double weight; /* idf sum of the words that occur in some record */
     uint64_t tokens[RANK_LINE_TOKENS];
 };
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,

@@ -5,8 +5,8 @@
 ** loggers all write one JSON object per line, whose message carries JSON
 ** string escapes: a quote is \", a backslash \\, and Go writes < > & as
 ** \u003c \u003e \u0026. Record patterns are written for the message as the
-** program printed it, so a line whose JSON object has escapes in its
-** strings is matched and ranked on a view with them undone; text before and
+** program printed it. So a line whose JSON object has escapes in its
+** strings is matched and ranked on a view with them undone. Text before and
 ** after the object stays as it is. Every byte of the view remembers where
 ** its source starts in the line, so spans map back to the line as read.
 **

@@ -109,7 +109,7 @@ static void push_captures(lua_State *L, const struct record *record, const struc
 
 /* Match record on text, or on its view when text is a JSON log line
 ** (line_view.c), as a diagnosis does. On a hit, *start and *end are
-** offsets in text and the scratch holds the groups of *subject. Returns
+** offsets in text and the scratch contains the groups of *subject. Returns
 ** MATCH_ERROR with *no_memory set when the view cannot be made. */
 static enum match_outcome match_as_diagnosed(const struct record *record, struct match_scratch *scratch,
                                              struct line_view *view, const char *text, size_t len,

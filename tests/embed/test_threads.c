@@ -133,12 +133,12 @@ struct worker {
     char error_seen[256];
 };
 
-/* Count a failed comparison and say which one, so that a failure under
+/* Count a failed comparison and print which one, so that a failure under
 ** valgrind or a sanitizer names the call and the input. */
-static void fail(struct worker *w, const char *what, size_t input)
+static void fail(struct worker *w, const char *call, size_t input)
 {
     w->failures++;
-    fprintf(stderr, "thread %d: %s differs for input %zu\n", w->index, what, input);
+    fprintf(stderr, "thread %d: %s differs for input %zu\n", w->index, call, input);
 }
 
 static void run_rounds(struct worker *w, triage_engine *engine)
