@@ -78,6 +78,129 @@ struct match_scratch {
 static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
                                         PCRE2_NEVER_BACKSLASH_C | PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
 
+/* {==== End assertions and invalid UTF-8
+**
+** PCRE2 10.42's interpreter, with PCRE2_MATCH_INVALID_UTF, lets \z and \Z
+** assert at the end of any valid fragment of the subject, where JIT and the
+** documentation assert only at its true end (fixed in PCRE2
+** 10.43): "b\z" hit "ab\xff" followed by "c". Its "$" is right. So a regex
+** with \z or \Z is compiled with them spelt through "$":
+**   \Z  as (?-m:$), the end or before a final newline;
+**   \z  as (?![newline characters])(?-m:$), the end only, whatever newline
+**       convention the pattern chose, since a "$" before a final newline
+**       always has a newline character after it.
+** The spelt-out text only feeds the compiler; messages, offsets and the
+** prefilter still use the record's own regex. */
+
+#define TRUE_END "(?:(?![\\n\\r\\x0b\\x0c\\x{85}\\x{2028}\\x{2029}\\x00])(?-m:$))"
+#define END_OR_FINAL_NEWLINE "(?:(?-m:$))"
+
+/* Length of the item at c that cannot hold a live \z: a \Q...\E quote, a
+** (?#...) comment, a (*VERB:NAME) or a character class; 0 when c starts
+** none of them. */
+static size_t inert_span(const char *c)
+{
+    const char *end = NULL;
+    if (c[0] == '\\' && c[1] == 'Q') {
+        end = strstr(c + 2, "\\E");
+        return end != NULL ? (size_t)(end - c) + 2 : strlen(c);
+    }
+    if ((c[0] == '(' && c[1] == '?' && c[2] == '#') || (c[0] == '(' && c[1] == '*')) {
+        end = strchr(c, ')');
+        return end != NULL ? (size_t)(end - c) + 1 : strlen(c);
+    }
+    if (c[0] != '[')
+        return 0;
+    const char *p = c + 1;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++; /* a ']' first in a class is a literal */
+    while (*p != '\0' && *p != ']') {
+        if (p[0] == '\\' && p[1] != '\0')
+            p += 2;
+        else if (p[0] == '[' && p[1] == ':' && (end = strstr(p, ":]")) != NULL)
+            p = end + 2;
+        else
+            p++;
+    }
+    return *p == ']' ? (size_t)(p - c) + 1 : strlen(c);
+}
+
+/* pattern with \z and \Z spelt as above, or NULL when it has none (or
+** memory ran out, which leaves the pattern as written). */
+static char *spell_end_assertions(const char *pattern)
+{
+    size_t count = 0;
+    for (const char *c = pattern; *c != '\0'; c++) {
+        size_t skip = inert_span(c);
+        if (skip > 0) {
+            c += skip - 1;
+        } else if (*c == '\\' && c[1] != '\0') {
+            count += c[1] == 'z' || c[1] == 'Z';
+            c++;
+        }
+    }
+    if (count == 0)
+        return NULL;
+    char *out = malloc(strlen(pattern) + count * sizeof TRUE_END + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (const char *c = pattern; *c != '\0';) {
+        size_t skip = inert_span(c);
+        if (skip == 0 && *c == '\\' && (c[1] == 'z' || c[1] == 'Z')) {
+            const char *spelt = c[1] == 'z' ? TRUE_END : END_OR_FINAL_NEWLINE;
+            memcpy(o, spelt, strlen(spelt));
+            o += strlen(spelt);
+            c += 2;
+            continue;
+        }
+        if (skip == 0)
+            skip = *c == '\\' && c[1] != '\0' ? 2 : 1;
+        memcpy(o, c, skip);
+        o += skip;
+        c += skip;
+    }
+    *o = '\0';
+    return out;
+}
+
+static uint32_t capture_count(const pcre2_code *code)
+{
+    uint32_t count = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &count);
+    return count;
+}
+
+/* pcre2_compile of a record pattern, with errors as pcre2_compile gives
+** them for the text as written. When the spelt-out form does not compile
+** or numbers its groups differently (neither should happen), the pattern
+** serves as written. */
+static pcre2_code *compile_pattern(const char *pattern, uint32_t options, int *errcode, PCRE2_SIZE *erroffset,
+                                   pcre2_compile_context *ctx)
+{
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, errcode, erroffset, ctx);
+    if (code == NULL)
+        return NULL;
+    char *spelt = spell_end_assertions(pattern);
+    if (spelt == NULL)
+        return code;
+    int spelt_errcode;
+    PCRE2_SIZE spelt_offset;
+    pcre2_code *spelt_code =
+        pcre2_compile((PCRE2_SPTR)spelt, PCRE2_ZERO_TERMINATED, options, &spelt_errcode, &spelt_offset, ctx);
+    free(spelt);
+    if (spelt_code == NULL || capture_count(spelt_code) != capture_count(code)) {
+        pcre2_code_free(spelt_code);
+        return code;
+    }
+    pcre2_code_free(code);
+    return spelt_code;
+}
+
+/* }==== */
+
 static pcre2_compile_context *new_compile_context(void)
 {
     pcre2_compile_context *ctx = pcre2_compile_context_create(NULL);
@@ -205,8 +328,7 @@ static void compile_alternative_codes(struct record *record)
             struct alternative *alt = &record->alternatives[i];
             int errcode;
             PCRE2_SIZE erroffset;
-            alt->code = pcre2_compile((PCRE2_SPTR)alt->pattern, strlen(alt->pattern), COMPILE_OPTIONS, &errcode,
-                                      &erroffset, ctx);
+            alt->code = compile_pattern(alt->pattern, COMPILE_OPTIONS, &errcode, &erroffset, ctx);
         }
         pcre2_compile_context_free(ctx);
         atomic_store_explicit(&record->alternatives_compiled, 1, memory_order_release);
@@ -571,8 +693,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     }
     int errcode;
     PCRE2_SIZE erroffset;
-    record->code = pcre2_compile((PCRE2_SPTR)record->regex, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &errcode,
-                                 &erroffset, ctx);
+    record->code = compile_pattern(record->regex, COMPILE_OPTIONS, &errcode, &erroffset, ctx);
     if (record->code == NULL) {
         PCRE2_UCHAR message[256];
         char shown[160];
@@ -594,8 +715,8 @@ int record_compile(struct record *record, struct problem_list *problems)
     record->start_sensitive = is_start_sensitive(record->regex);
     record->jit_ascii_only = uses_negated_class_escape(record->regex);
     if (record->anchored) {
-        record->floating_code = pcre2_compile((PCRE2_SPTR)record->regex, PCRE2_ZERO_TERMINATED,
-                                              COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx);
+        record->floating_code =
+            compile_pattern(record->regex, COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx);
         if (record->floating_code == NULL) {
             /* The same pattern compiled a moment ago, so only memory can fail. */
             problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field,
@@ -989,7 +1110,7 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
     enum match_limit_kind kind;
     int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, &kind);
     enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
-    if (outcome == MATCH_LIMIT)
+    if (outcome == MATCH_LIMIT && mode != MATCH_PROBE)
         count_limit(record, kind);
     return outcome;
 }
