@@ -186,7 +186,10 @@ enum match_limit_kind {
     LIMIT_TIME,      /* the search of one subject ran out of its time budget */
     LIMIT_QUARANTINE /* the record is quarantined and was not matched */
 };
-enum match_mode { MATCH_AUTO, MATCH_INTERPRETER };
+/* MATCH_PROBE: as MATCH_AUTO, but a limit hit neither counts toward
+** quarantine nor is reported; for matches the engine makes on its own
+** account (a record's regex on its own signature), not on input. */
+enum match_mode { MATCH_AUTO, MATCH_INTERPRETER, MATCH_PROBE };
 struct hit {
     size_t record;
     const char *id; /* the record's id, for the deterministic tie-break */

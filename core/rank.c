@@ -707,7 +707,7 @@ static int regex_matches_signature(const struct record *record)
     struct match_scratch *scratch = branch_scratch();
     size_t start, end;
     return scratch != NULL && record_match_mode(record, scratch, record->signature, strlen(record->signature),
-                                                MATCH_AUTO, &start, &end) == MATCH_HIT;
+                                                MATCH_PROBE, &start, &end) == MATCH_HIT;
 }
 
 /* A signature pattern may make a hit of its own, so a line that quotes a
