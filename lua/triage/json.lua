@@ -139,6 +139,9 @@ end
 
 local function quote(s)
   s = M.sanitize_utf8(s)
+  if not string.find(s, '[%c"\\]') then
+    return '"' .. s .. '"'
+  end
   return '"' .. string.gsub(s, '[%c"\\]', function(c)
     if c == "\127" then
       return c -- DEL is not a control character in JSON
@@ -216,7 +219,21 @@ local function marked_size(t)
 end
 
 
-local function key_string(k, path)
+-- The JSON path of the value being encoded, for messages: "$", then
+-- ".name" or "[i]" per level. Built only when something is wrong, from the
+-- keys that state.keys holds for depths 1..depth.
+local function path_of(state, depth)
+  local parts = { "$" }
+  for d = 1, depth do
+    local k = state.keys[d]
+    parts[#parts + 1] = math.type(k) == "integer" and state.in_array[d]
+      and "[" .. k .. "]" or "." .. tostring(k)
+  end
+  return table.concat(parts)
+end
+
+
+local function key_string(k, state, depth)
   local kind = type(k)
   if kind == "string" then
     return k
@@ -224,18 +241,19 @@ local function key_string(k, path)
     return format_number(k)
   end
   error(string.format("json.encode: %s: object key of type %s cannot be encoded",
-    path, kind), 0)
+    path_of(state, depth), kind), 0)
 end
 
 
 -- Return the object's keys as strings, in output order.
-local function ordered_keys(t, rank, path)
+local function ordered_keys(t, state, depth)
+  local rank = state.rank
   local names, original = {}, {}
   for k in pairs(t) do
-    local name = key_string(k, path)
+    local name = key_string(k, state, depth)
     if original[name] ~= nil then
       error(string.format("json.encode: %s: keys %q and %q both encode as %q",
-        path, tostring(original[name]), tostring(k), name), 0)
+        path_of(state, depth), tostring(original[name]), tostring(k), name), 0)
     end
     original[name] = k
     names[#names + 1] = name
@@ -255,70 +273,81 @@ end
 
 local encode_value
 
+-- The line break and indentation before an item at depth, "" when compact.
 local function newline(state, depth)
-  if not state.indent then
+  local breaks = state.breaks
+  if not breaks then
     return ""
   end
-  return "\n" .. string.rep(state.indent, depth)
+  local s = breaks[depth]
+  if not s then
+    s = "\n" .. string.rep(state.indent, depth)
+    breaks[depth] = s
+  end
+  return s
 end
 
 
-local function encode_array(t, n, state, depth, path)
+local function encode_array(t, n, state, depth)
   if n == 0 then
     return "[]"
   end
   local parts = {}
+  local inner = newline(state, depth + 1)
+  state.in_array[depth + 1] = true
   for i = 1, n do
-    parts[i] = newline(state, depth + 1)
-      .. encode_value(t[i], state, depth + 1, path .. "[" .. i .. "]", nil)
+    state.keys[depth + 1] = i
+    parts[i] = inner .. encode_value(t[i], state, depth + 1, nil)
   end
   return "[" .. table.concat(parts, ",") .. newline(state, depth) .. "]"
 end
 
 
-local function encode_object(t, state, depth, path)
-  local names, original = ordered_keys(t, state.rank, path)
+local function encode_object(t, state, depth)
+  local names, original = ordered_keys(t, state, depth)
   if #names == 0 then
     return "{}"
   end
   local colon = state.indent and ": " or ":"
+  local inner = newline(state, depth + 1)
   local parts = {}
   for i, name in ipairs(names) do
-    local child = path .. "." .. name
-    parts[i] = newline(state, depth + 1) .. quote(name) .. colon
-      .. encode_value(t[original[name]], state, depth + 1, child, name)
+    state.keys[depth + 1] = name
+    state.in_array[depth + 1] = false
+    parts[i] = inner .. quote(name) .. colon
+      .. encode_value(t[original[name]], state, depth + 1, name)
   end
   return "{" .. table.concat(parts, ",") .. newline(state, depth) .. "}"
 end
 
 
-local function encode_table(t, state, depth, path, key)
+local function encode_table(t, state, depth, key)
   if state.open[t] then
-    error("json.encode: " .. path .. ": table contains itself", 0)
+    error("json.encode: " .. path_of(state, depth) .. ": table contains itself", 0)
   end
   if depth >= state.max_depth then
     error(string.format("json.encode: %s: nesting deeper than %d levels",
-      path, state.max_depth), 0)
+      path_of(state, depth), state.max_depth), 0)
   end
 
   state.open[t] = true
   local out
   local n = sequence_size(t)
   if n then
-    out = encode_array(t, n, state, depth, path)
+    out = encode_array(t, n, state, depth)
   elseif next(t) == nil and (M.is_array_marked(t) or M.array_keys[key]) then
     out = "[]"
   elseif M.is_array_marked(t) then
-    out = encode_array(t, marked_size(t), state, depth, path)
+    out = encode_array(t, marked_size(t), state, depth)
   else
-    out = encode_object(t, state, depth, path)
+    out = encode_object(t, state, depth)
   end
   state.open[t] = nil
   return out
 end
 
 
-function encode_value(v, state, depth, path, key)
+function encode_value(v, state, depth, key)
   local kind = type(v)
   if v == nil or v == cjson.null then
     return "null"
@@ -329,10 +358,10 @@ function encode_value(v, state, depth, path, key)
   elseif kind == "string" then
     return quote(v)
   elseif kind == "table" then
-    return encode_table(v, state, depth, path, key)
+    return encode_table(v, state, depth, key)
   end
   error(string.format("json.encode: %s: value of type %s cannot be encoded",
-    path, kind), 0)
+    path_of(state, depth), kind), 0)
 end
 
 
@@ -367,11 +396,14 @@ function M.encode(value, opts)
 
   local state = {
     indent = indent,
+    breaks = indent and {} or nil,
     rank = rank_of(opts.key_order or M.key_order),
     open = {},
+    keys = {},
+    in_array = {},
     max_depth = opts.max_depth or 200,
   }
-  return encode_value(value, state, 0, "$", nil)
+  return encode_value(value, state, 0, nil)
 end
 
 

@@ -151,6 +151,9 @@ function TestJsonEncode:test_errors_name_the_path()
   cyclic.self = cyclic
   local cases = {
     { { a = { print } }, "$.a[1]: value of type function", "function value" },
+    { { a = { 1, { b = { x = 1, y = { z = print } } } } }, "$.a[2].b.y.z: value of type function",
+      "deep path" },
+    { { a = { [7] = { [true] = 1 }, k = 1 } }, "$.a.7: object key of type boolean", "numeric key in a path" },
     { cyclic, "$.self: table contains itself", "cycle" },
     { { [true] = 1 }, "object key of type boolean", "boolean key" },
     { { [1] = "a", ["1"] = "b", x = 0 }, "both encode as \"1\"", "colliding keys" },
