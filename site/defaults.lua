@@ -23,6 +23,7 @@ return {
 
     -- Site values with no sensible default, set them in a site file:
     --   mynetworks      Postfix's mynetworks, as `postconf -h mynetworks` prints it
+    --   domains         mail domains the site receives mail for (relay denied: domain or client?)
     --   admin_networks  networks your administrators log in from (ssh), CIDR list
     --   mounts          mount points to consider instead of this host's mount table
     --   pgdata          PostgreSQL data directory, for relative paths in its errors

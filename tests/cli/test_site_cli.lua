@@ -156,7 +156,8 @@ function TestRelayRemediation:test_text_output_shows_steps()
   local site = site_file(temp_dir(), 'return { vars = { mynetworks = "10.20.0.0/16" } }\n')
   local out, _, status = run({ "--color", "never", "--site", site, RELAY })
   lu.assertEquals(status, 0)
-  lu.assertStrContains(out, "Let 1.2.3.4 relay: add 1.2.3.4/32 to mynetworks")
+  lu.assertStrContains(out, "1. Check whether example.com is a domain this server receives mail for")
+  lu.assertStrContains(out, "3. Or let 1.2.3.4 relay without authenticating: add 1.2.3.4/32 to mynetworks")
 end
 
 
@@ -302,8 +303,9 @@ function TestTestRule:test_shows_each_matched_line()
   lu.assertStrContains(out, "rule: rules/postfix-relay.lua")
   lu.assertStrContains(out, "1 matched a handled record, 1 with remediation, 0 failed")
   lu.assertStrContains(out, "record: " .. RELAY_ID)
-  lu.assertStrContains(out, "step 1: Let 1.2.3.4 relay")
+  lu.assertStrContains(out, "step 1: Check whether example.com is a domain")
   lu.assertStrContains(out, "step 2 (alternative): Or have 1.2.3.4 authenticate")
+  lu.assertStrContains(out, "step 3 (alternative): Or let 1.2.3.4 relay")
 end
 
 function TestTestRule:test_json_and_stdin()
@@ -358,9 +360,12 @@ function TestEmitScript:test_script_is_valid_shell()
   local text = assert(read(script), "no script written")
   lu.assertStrContains(text, "#!/bin/sh\n")
   lu.assertStrContains(text, "\nset -eu\n")
-  lu.assertTrue(text:find("\n# %-%-%-%- step %d+: Let 1%.2%.3%.4 relay") ~= nil, "the relay step")
-  lu.assertStrContains(text, "\npostconf -e 'mynetworks = 10.20.0.0/16 1.2.3.4/32'\n")
-  -- The alternative step is commented out.
+  lu.assertTrue(text:find("\n# %-%-%-%- step %d+: Check whether example%.com") ~= nil, "the domain step")
+  lu.assertTrue(text:find("\n# %-%-%-%- step %d+, an alternative to step %d+ [^\n]*: Or let 1%.2%.3%.4 relay") ~= nil,
+    "the mynetworks step")
+  -- The alternative steps are commented out: mynetworks is never changed
+  -- by running the script as written.
+  lu.assertStrContains(text, "\n# postconf -e 'mynetworks = 10.20.0.0/16 1.2.3.4/32'\n")
   lu.assertStrContains(text, "\n# postconf -Me 'submission/inet=")
   lu.assertStrContains(text, "fail2ban-client set postfix-sasl banip 192.0.2.152")
   lu.assertTrue(os.execute("bash -n " .. shell_quote(script)), "bash -n rejects the script")

@@ -110,16 +110,72 @@ local RELAY_ID = "communication/smtp-554-5-7-0-relay-denied"
 
 TestPostfixRelay = {}
 
+-- The step whose title contains text, or nil.
+local function step_titled(result, text)
+  for _, step in ipairs(result.steps or {}) do
+    if step.title:find(text, 1, true) then
+      return step
+    end
+  end
+  return nil
+end
+
 function TestPostfixRelay:test_client_outside_mynetworks()
   local d = diagnosis(RELAY_ID, log_line("fail2ban/postfix", "Relay access denied"))
   local r = remediate("postfix-relay", d, { mynetworks = "127.0.0.0/8 [::1]/128 10.20.0.0/16" })
   assert_well_formed(r, "outside")
   lu.assertStrContains(notes_of(r), "1.2.3.4 is outside mynetworks")
-  lu.assertEquals(r.steps[1].commands[1],
-    "postconf -e 'mynetworks = 127.0.0.0/8 [::1]/128 10.20.0.0/16 1.2.3.4/32'")
-  lu.assertStrContains(r.steps[1].check, "1.2.3.4/32")
-  lu.assertTrue(r.steps[2].alternative, "SASL submission is the alternative")
+  -- The recipient domain comes first: an outside server delivering to a
+  -- domain Postfix does not list is fixed by the domain, not the client.
+  lu.assertStrContains(r.steps[1].title, "Check whether example.com is a domain")
+  lu.assertStrContains(r.steps[1].check, "grep -qixF -- example.com")
+  lu.assertStrContains(r.steps[2].title, "SASL submission")
+  lu.assertTrue(r.steps[2].alternative, "SASL submission is an alternative")
+  local mynetworks = step_titled(r, "to mynetworks")
+  lu.assertEquals(r.steps[3], mynetworks, "mynetworks is the last resort")
+  lu.assertTrue(mynetworks.alternative)
+  lu.assertEquals(mynetworks.commands[1], "postconf -e 'mynetworks = 127.0.0.0/8 [::1]/128 10.20.0.0/16 1.2.3.4/32'")
+  lu.assertStrContains(mynetworks.check, "1.2.3.4/32")
   lu.assertStrContains(commands_of(r), "submission/inet/smtpd_sasl_auth_enable=yes")
+  -- helo=<198.51.100.17> is a bare address: the note says it may be a probe.
+  lu.assertStrContains(notes_of(r), "spam bot probing for an open relay")
+end
+
+function TestPostfixRelay:test_site_domain_fixes_the_domain_not_the_client()
+  local d = diagnosis(RELAY_ID, log_line("fail2ban/postfix", "Relay access denied"))
+  local r = remediate("postfix-relay", d, { mynetworks = "127.0.0.0/8", domains = "example.net, Example.com" })
+  assert_well_formed(r, "site domain")
+  lu.assertStrContains(notes_of(r), "example.com is one of the site's domains")
+  lu.assertEquals(#r.steps, 1)
+  lu.assertStrContains(r.steps[1].title, "Add example.com to the Postfix domain list")
+  lu.assertNotStrContains(commands_of(r), "mynetworks =")
+  lu.assertNotStrContains(notes_of(r), "spam bot")
+end
+
+function TestPostfixRelay:test_outside_domain_offers_sasl_first()
+  local line = "Mar  1 10:00:00 mx postfix/smtpd[99]: NOQUEUE: reject: RCPT from unknown[203.0.113.7]: "
+    .. "554 5.7.1 <victim@gmail.example>: Relay access denied; from=<x@y.example> to=<victim@gmail.example> "
+    .. "proto=ESMTP helo=<WIN-ABC>"
+  local d = diagnosis(RELAY_ID, line)
+  local r = remediate("postfix-relay", d, { mynetworks = "10.0.0.0/8", domains = "example.org" })
+  assert_well_formed(r, "outside domain")
+  lu.assertStrContains(notes_of(r), "gmail.example is not one of the site's domains")
+  lu.assertStrContains(notes_of(r), "no verified host name (unknown[...])")
+  lu.assertStrContains(r.steps[1].title, "SASL submission")
+  lu.assertNil(r.steps[1].alternative)
+  lu.assertStrContains(r.steps[2].title, "to mynetworks")
+  lu.assertTrue(r.steps[2].alternative)
+  lu.assertNil(step_titled(r, "domain"))
+end
+
+function TestPostfixRelay:test_hostile_recipient_domain_is_not_used()
+  local line = "Mar  1 10:00:00 mx postfix/smtpd[99]: NOQUEUE: reject: RCPT from host.example.net[192.0.2.7]: "
+    .. "554 5.7.1 <a@x.example';touch${IFS}/tmp/p;'>: Relay access denied; proto=ESMTP"
+  local d = diagnosis(RELAY_ID, line)
+  local r = remediate("postfix-relay", d, { mynetworks = "10.0.0.0/8" })
+  assert_well_formed(r, "hostile domain")
+  lu.assertNil(step_titled(r, "domain"))
+  lu.assertNotStrContains(commands_of(r), "touch")
 end
 
 function TestPostfixRelay:test_client_inside_mynetworks()
@@ -136,7 +192,8 @@ function TestPostfixRelay:test_mynetworks_unset_uses_live_value()
   local d = diagnosis(RELAY_ID, log_line("fail2ban/postfix", "Relay access denied"))
   local r = remediate("postfix-relay", d, {})
   assert_well_formed(r, "unset")
-  lu.assertEquals(r.steps[1].commands[1], 'postconf -e "mynetworks = $(postconf -h mynetworks) 1.2.3.4/32"')
+  lu.assertEquals(step_titled(r, "to mynetworks").commands[1],
+    'postconf -e "mynetworks = $(postconf -h mynetworks) 1.2.3.4/32"')
   lu.assertStrContains(notes_of(r), "vars.mynetworks is not set")
 end
 
@@ -146,7 +203,7 @@ function TestPostfixRelay:test_ipv6_client()
   local d = diagnosis(RELAY_ID, line)
   local outside = remediate("postfix-relay", d, { mynetworks = "[2001:db8:1::]/48" })
   assert_well_formed(outside, "ipv6 outside")
-  lu.assertStrContains(outside.steps[1].commands[1], "[2001:db8::25]/128")
+  lu.assertStrContains(step_titled(outside, "to mynetworks").commands[1], "[2001:db8::25]/128")
   local inside = remediate("postfix-relay", d, { mynetworks = "127.0.0.0/8 [2001:db8::]/32" })
   lu.assertStrContains(notes_of(inside), "inside mynetworks (entry [2001:db8::]/32)")
 end
