@@ -1,8 +1,9 @@
 /*
 ** Scan summary: what a scan found, per record, built in C line by line.
 **
-** Owns: findings (count, first and last line and timestamp, best score, a
-** sample line, the most frequent values of named captures), observed
+** Owns: findings (count, lines ranked first, first and last line and
+** timestamp, best score, a sample line, the most frequent values of named
+** captures), observed
 ** transitions between records, timestamp parsing, and the summary
 ** document handed to the Lua formatters.
 ** Depends on: scan.c for the chunk layout and JSON text helpers.
@@ -42,6 +43,7 @@ struct capture_group {
 
 struct finding {
     size_t count;
+    size_t top_count; /* lines where the record ranked first */
     size_t first_line, last_line;
     const char *first_file, *last_file;
     double best_score;
@@ -307,7 +309,7 @@ static int add_captures(struct finding *f, const struct scan_chunk *chunk, const
 }
 
 static int add_finding(struct scan_summary *s, const struct scan_chunk *chunk, const struct scan_event *event,
-                       const struct scan_hit *hit)
+                       const struct scan_hit *hit, int first)
 {
     struct finding *f = &s->findings[hit->record];
     const char *line = chunk->data + event->offset;
@@ -325,6 +327,7 @@ static int add_finding(struct scan_summary *s, const struct scan_chunk *chunk, c
         copy_time(f->first_time, line, event);
     }
     f->count++;
+    f->top_count += first;
     f->last_line = event->line;
     f->last_file = chunk->file;
     if (hit->score > f->best_score)
@@ -413,7 +416,7 @@ int scan_summary_add(struct scan_summary *s, const struct scan_chunk *chunk, con
     if (event->truncated)
         s->truncated_lines++;
     for (uint32_t i = 0; i < event->hit_count; i++)
-        if (add_finding(s, chunk, event, &chunk->hits[event->hit_first + i]) != 0)
+        if (add_finding(s, chunk, event, &chunk->hits[event->hit_first + i], i == 0) != 0)
             return -1;
     if (event->hit_count == 0)
         return 0;
@@ -529,6 +532,8 @@ static void put_findings(struct text_buffer *b, struct scan_summary *s, int seve
         text_put_json_string(b, record->id, strlen(record->id));
         text_puts(b, ",\"count\":");
         text_put_size(b, f->count);
+        text_puts(b, ",\"top_count\":");
+        text_put_size(b, f->top_count);
         text_puts(b, ",\"first_line\":");
         text_put_size(b, f->first_line);
         text_puts(b, ",\"last_line\":");

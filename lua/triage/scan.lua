@@ -4,7 +4,8 @@
 --
 -- The report is the scanner's document (schema "triage.scan/1") with, per
 -- finding, the record's signature, domain and category, and, per observed
--- transition, whether the records' transition graphs know the edge.
+-- transition, whether the records' transition graphs know the edge; the
+-- known edges come first.
 local core = require "triage.core"
 local json = require "triage.json"
 local records = require "triage.record"
@@ -63,9 +64,19 @@ function M.build(text, graph)
   for _, finding in ipairs(doc.findings) do
     describe(finding)
   end
+  -- Known edges first: they confirm the graph and are what a person looks
+  -- for among the many pairs that interleaved sources make. Within each
+  -- group the scanner's order (most frequent first) stays.
+  local known, other = {}, {}
   for _, pair in ipairs(doc.observed) do
     pair.known = known_edge(graph, pair.from, pair.to)
+    local group = pair.known and known or other
+    group[#group + 1] = pair
   end
+  for _, pair in ipairs(other) do
+    known[#known + 1] = pair
+  end
+  doc.observed = json.array(known)
   return doc
 end
 

@@ -105,10 +105,24 @@ function TestScan.test_json_summary_contract()
     end
     lu.assertTrue(f.first_line <= f.last_line)
     lu.assertEquals(f.sample, MAIL[f.first_line])
+    lu.assertTrue(f.top_count >= 0 and f.top_count <= f.count, f.id .. ": top_count within count")
   end
+  -- top_count counts each diagnosed line once: the record ranked first there.
+  local firsts = 0
+  for _, object in ipairs(ndjson_objects((run({ "scan", "--format", "ndjson", MAIL_FILE })))) do
+    firsts = firsts + (#object.diagnoses > 0 and 1 or 0)
+  end
+  local top_total = 0
+  for _, f in ipairs(summary.findings) do
+    top_total = top_total + f.top_count
+  end
+  lu.assertEquals(top_total, firsts)
   lu.assertTrue(#summary.observed > 0, "consecutive mail errors give transitions")
+  local seen_other = false
   for _, pair in ipairs(summary.observed) do
     lu.assertEquals(type(pair.known), "boolean")
+    lu.assertFalse(pair.known and seen_other, "known edges come first")
+    seen_other = seen_other or not pair.known
   end
 end
 
@@ -220,6 +234,7 @@ function TestScan.test_text_and_markdown_summaries()
   lu.assertEquals(status, 0, err)
   lu.assertStrContains(text, "Scanned " .. #MAIL .. " lines")
   lu.assertStrContains(text, "Observed transitions")
+  lu.assertStrContains(text, "\n   signature: ")
   local md = run({ "scan", "--format", "markdown", MAIL_FILE })
   lu.assertStrContains(md, "| Record | Lines |")
 end

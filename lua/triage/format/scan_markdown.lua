@@ -62,7 +62,7 @@ local function where(f)
   if present(f.first_time) then
     text = text .. " (" .. cell(f.first_time)
     if present(f.last_time) and f.last_time ~= f.first_time then
-      text = text .. " - " .. cell(f.last_time)
+      text = text .. " first, " .. cell(f.last_time) .. " last"
     end
     text = text .. ")"
   end
@@ -88,7 +88,12 @@ return function(report, options)
     add("| Record | Lines | Where | Signature | Sample | Captures |")
     add("| --- | ---: | --- | --- | --- | --- |")
     for _, f in ipairs(findings) do
-      add(string.format("| %s | %s | %s | %s | %s | %s |", code(f.id), number(f.count), where(f),
+      local count = number(f.count)
+      local top = tonumber(f.top_count)
+      if top and top < (tonumber(f.count) or 0) then
+        count = count .. " (" .. number(top) .. " first)"
+      end
+      add(string.format("| %s | %s | %s | %s | %s | %s |", code(f.id), count, where(f),
         cell(i18n.pick(f, "signature", lang) or ""), code(f.sample), top_captures(f.captures)))
     end
   end

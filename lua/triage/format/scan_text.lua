@@ -17,6 +17,9 @@ local LABELS = {
     nothing = "No known problem found.",
     lines = "%s lines",
     one = "1 line",
+    ranked_first = "%s ranked first",
+    signature = "signature",
+    times = "first at %s, last at %s",
     line_range = "lines %s-%s",
     one_line = "line %s",
     sample = "sample",
@@ -34,6 +37,9 @@ local LABELS = {
     nothing = "未发现已知问题。",
     lines = "%s 行",
     one = "1 行",
+    ranked_first = "%s 行排第一",
+    signature = "特征",
+    times = "最早 %s，最晚 %s",
     line_range = "第 %s-%s 行",
     one_line = "第 %s 行",
     sample = "示例",
@@ -105,9 +111,11 @@ local function where(w, f)
   local range = f.first_line == f.last_line and w.say("one_line", number(f.first_line))
     or w.say("line_range", number(f.first_line), number(f.last_line))
   if present(f.first_time) then
+    -- Lines of several sources need not be in time order, so the times
+    -- are labelled rather than shown as a range.
     local times = f.first_time
     if present(f.last_time) and f.last_time ~= f.first_time then
-      times = times .. " - " .. f.last_time
+      times = w.say("times", f.first_time, f.last_time)
     end
     range = range .. ", " .. i18n.printable(times)
   end
@@ -136,10 +144,15 @@ end
 
 local function write_finding(w, rank, f)
   local count = f.count == 1 and w.labels.one or w.say("lines", number(f.count))
+  -- A record also counts where another ranked above it on the line.
+  local top = tonumber(f.top_count)
+  if top and top < (tonumber(f.count) or 0) then
+    count = count .. ", " .. w.say("ranked_first", number(top))
+  end
   w.add(0, string.format("%d. %s  %s  (%s)", rank, w.paint("bold", f.id), count, where(w, f)))
   local signature = i18n.pick(f, "signature", w.lang)
   if present(signature) then
-    w.add(3, w.paint("cyan", i18n.printable(signature)))
+    w.add(3, w.paint("cyan", w.labels.signature .. ": " .. i18n.printable(signature)))
   end
   w.add(3, w.paint("dim", w.labels.sample .. ": " .. i18n.printable(f.sample or "")))
   write_captures(w, f.captures)
