@@ -271,6 +271,53 @@ static int better(const struct attempt *a, const struct attempt *b)
 ** could be chance, such as a last "s" that a word starting with s would match. */
 #define MIN_CUT_BYTES 3
 
+/* If pattern[i] starts a repeated wildcard, such as "[^\n]{0,80}?", ".*"
+** or "\\S+", the offset after it, else i. */
+static size_t wildcard_end(const char *pattern, size_t len, size_t i)
+{
+    size_t atom;
+    if (pattern[i] == '.')
+        atom = i + 1;
+    else if (pattern[i] == '[')
+        atom = class_end(pattern, len, i);
+    else if (pattern[i] == '\\' && i + 1 < len && strchr("sSwWdDNhHvV", pattern[i + 1]) != NULL)
+        atom = i + 2;
+    else
+        return i;
+    size_t end = quantifier_end(pattern, len, atom);
+    if (end == atom || pattern[atom] == '?')
+        return i; /* one character, or at most one: it cannot run on */
+    return end;
+}
+
+/* The element without its repeated wildcards, for the cut test: a
+** wildcard can stretch to the end of any line, so a partial match through
+** it proves nothing about a cut, while the text around it does. NULL when
+** out of memory. */
+static char *without_wildcards(const char *element, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        size_t end = wildcard_end(element, len, i);
+        if (end > i) {
+            i = end;
+            continue;
+        }
+        size_t step = element[i] == '\\' ? escape_length(element, len, i)
+                      : element[i] == '[' ? class_end(element, len, i) - i
+                                          : 1;
+        memcpy(out + n, element + i, step);
+        n += step;
+        i += step;
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
 /* Whether the line ends inside the element that failed: a partial match
 ** (PCRE2_PARTIAL_HARD) of the element that runs into the end of the line
 ** means the element would match if the line went on, as with a message cut
@@ -281,10 +328,19 @@ static int cut_short(const char *element, size_t element_len, int anchored, cons
 {
     if (element_len == 0 || rest_len == 0)
         return 0;
+    size_t solid_len;
+    char *solid = without_wildcards(element, element_len, &solid_len);
+    if (solid == NULL)
+        return 0;
+    if (solid_len < element_len)
+        anchored = 0; /* the text a wildcard stood for is gone */
     int errcode;
     PCRE2_SIZE erroffset;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)element, element_len, PREFIX_OPTIONS | (anchored ? PCRE2_ANCHORED : 0),
-                                     &errcode, &erroffset, NULL);
+    pcre2_code *code = solid_len == 0 ? NULL
+                                      : pcre2_compile((PCRE2_SPTR)solid, solid_len,
+                                                      PREFIX_OPTIONS | (anchored ? PCRE2_ANCHORED : 0), &errcode,
+                                                      &erroffset, NULL);
+    free(solid);
     if (code == NULL)
         return 0;
     pcre2_match_data *data = pcre2_match_data_create_from_pattern(code, NULL);

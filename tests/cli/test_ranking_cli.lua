@@ -202,6 +202,26 @@ function TestExplainCommand.test_json_output()
   lu.assertTrue(why.partial, "a line cut short is a partial match")
 end
 
+-- A repeated wildcard such as [^\n]{0,80}? reaches the end of any line, so
+-- only the text the regex needs after it can show a cut.
+function TestExplainCommand.test_wildcard_alone_is_no_cut()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write('{"id": "t/xfs", "signature": "XFS (sda1): Shutting down filesystem", "regex": '
+    .. '"XFS \\\\((?<device>[^)]+)\\\\): (?:[^\\\\n]{0,80}?Shutting down filesystem|Corruption of in-memory data)"}\n')
+  f:close()
+  local function partial(line)
+    local out, err = run({ "explain", "--records", path, "--format", "json", "t/xfs", line })
+    local why = cjson.decode(out)
+    lu.assertFalse(why.matched, err)
+    return why.partial
+  end
+  lu.assertFalse(partial("XFS (sdb1): Corruption detected. Unmount and run xfs_repair"), "a whole line")
+  lu.assertTrue(partial("XFS (sdb1): Corruption of in-mem"), "cut inside the text")
+  lu.assertTrue(partial("XFS (sdb1): I/O error, Shutting do"), "cut after a wildcard")
+  os.remove(path)
+end
+
 function TestExplainCommand.test_message_from_stdin()
   local out, _, status = run({ "explain", "--records", FIXTURES, "storage/disk-full" },
     "INFO start\nwrite(): No space left on device\n")
