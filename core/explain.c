@@ -272,7 +272,7 @@ static int better(const struct attempt *a, const struct attempt *b)
 #define MIN_CUT_BYTES 3
 
 /* If pattern[i] starts a repeated wildcard, such as "[^\n]{0,80}?", ".*"
-** or "\\S+", the offset after it, else i. */
+** or "\S+", the offset after it, else i. */
 static size_t wildcard_end(const char *pattern, size_t len, size_t i)
 {
     size_t atom;
