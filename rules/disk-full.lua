@@ -1,7 +1,9 @@
 -- "No space left on device": which mount is full, and what to clean there.
 --
 -- The path comes from the record's captures (path) or from the line; a
--- PostgreSQL path relative to the data directory is joined to pgdata. The
+-- PostgreSQL path relative to the data directory is joined to pgdata, and
+-- another relative path is left out, since the line does not say what it
+-- is relative to. The
 -- mount is the longest mount point that contains the path, from vars.mounts
 -- or else the mount table of the host running triage. What to clean
 -- depends on what fills it: container images and build cache, PostgreSQL
@@ -136,8 +138,15 @@ return {
   remediate = function(d, vars)
     local target = math.tointeger(tonumber(vars.disk_usage_target)) or 90
     local path, line = path_of(d)
+    local relative = nil
     if path and path:sub(1, 1) ~= "/" then
-      path = vars.pgdata and (tostring(vars.pgdata):gsub("/$", "") .. "/" .. path) or nil
+      local postgres = PG_PATH:match(line) or (d.id or ""):find("postgres", 1, true) or line:find("postgres", 1, true)
+      if postgres and vars.pgdata then
+        path = tostring(vars.pgdata):gsub("/$", "") .. "/" .. path
+      else
+        relative = not postgres and path or nil
+        path = nil
+      end
     end
     if not path and ((d.id or ""):find("postfix", 1, true) or line:find("postfix/", 1, true)) then
       path = "/var/spool/postfix" -- queue files are named relative to it
@@ -154,6 +163,9 @@ return {
     elseif path then
       notes[#notes + 1] = "No mount point holds " .. path .. "; `df` below names the file system."
       mount = path
+    elseif relative then
+      notes[#notes + 1] = "The line names the relative path " .. relative .. ", and not what it is "
+        .. "relative to; `df` below lists every file system."
     else
       notes[#notes + 1] = "The line names no path; for PostgreSQL set vars.pgdata to its data directory."
     end

@@ -342,7 +342,8 @@ function TestDiskFull:test_postfix_queue_file()
 end
 
 function TestDiskFull:test_inodes_and_target()
-  local d = diagnosis("storage/inode-exhaustion", "mkdir: cannot create directory '/var/spool/app/tmp': No space left on device")
+  local d = diagnosis("storage/inode-exhaustion",
+    "mkdir: cannot create directory '/var/spool/app/tmp': No space left on device (out of inodes)")
   local r = remediate("disk-full", d, { mounts = MOUNTS.mounts, disk_usage_target = 80 })
   assert_well_formed(r, "inodes")
   lu.assertStrContains(commands_of(r), "df -i -- /var")
@@ -355,6 +356,15 @@ function TestDiskFull:test_local_mount_table_without_vars()
   local r = remediate("disk-full", d, {})
   assert_well_formed(r, "host mounts")
   lu.assertStrContains(notes_of(r), "(from the mount table of the host running triage)")
+end
+
+function TestDiskFull:test_relative_path_not_joined_to_pgdata()
+  local line = "tar: var/lib/mysql/ibdata1: Cannot write: No space left on device"
+  local d = diagnosis("storage/no-space-left-on-device", line)
+  local r = remediate("disk-full", d, { mounts = MOUNTS.mounts, pgdata = "/srv/pg/15/main" })
+  assert_well_formed(r, "tar relative path")
+  lu.assertNotStrContains(notes_of(r) .. commands_of(r), "/srv/pg/15/main/var")
+  lu.assertStrContains(notes_of(r), "relative path var/lib/mysql/ibdata1")
 end
 
 function TestDiskFull:test_relative_fragment_capture_ignored()
