@@ -13,10 +13,12 @@
 ** space-saving algorithm, so the most frequent values survive), and at
 ** most MAX_PAIRS transition pairs are counted.
 */
+#define _GNU_SOURCE /* memmem */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scan.h"
 
@@ -117,12 +119,15 @@ static int read_clock(const char *p, const char *end, int *h, int *mi, int *s)
 }
 
 /* ISO 8601: 2006-01-02T15:04:05, a space for the T, an optional fraction
-** after '.' or ',', and an optional zone (Z, +07:00, -0700). */
+** after '.' or ',', and an optional zone (Z, +07:00, -0700). The date may
+** also be written 2006/01/02, as nginx's error log and Go's log package
+** write it. */
 static int parse_iso(const char *p, const char *end, double *seconds, size_t *len)
 {
     int y, mo, d, h, mi, s;
-    if (!read_digits(p, end, 4, &y) || end - p < 19 || p[4] != '-' || !read_digits(p + 5, end, 2, &mo) ||
-        p[7] != '-' || !read_digits(p + 8, end, 2, &d) || (p[10] != 'T' && p[10] != ' ') ||
+    if (!read_digits(p, end, 4, &y) || end - p < 19 || (p[4] != '-' && p[4] != '/') ||
+        !read_digits(p + 5, end, 2, &mo) || p[7] != p[4] || !read_digits(p + 8, end, 2, &d) ||
+        (p[10] != 'T' && p[10] != ' ') ||
         !read_clock(p + 11, end, &h, &mi, &s) || mo < 1 || mo > 12 || d < 1 || d > 31)
         return 0;
     const char *q = p + 19;
@@ -182,9 +187,49 @@ static int is_word_byte(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The time of a JSON log line from its own field: journald's
+** __REALTIME_TIMESTAMP (microseconds since the epoch, with *time_len 0: the
+** text is made from the value) or Docker's "time" (ISO 8601). NAN when the
+** line has neither. */
+static double json_line_time(const char *line, size_t len, uint32_t *offset, uint32_t *time_len)
+{
+    static const char realtime[] = "\"__REALTIME_TIMESTAMP\":\"";
+    static const char docker[] = "\"time\":\"";
+    const char *end = line + len;
+    const char *at = memmem(line, len, realtime, sizeof realtime - 1);
+    if (at != NULL) {
+        double micros = 0;
+        const char *p = at + sizeof realtime - 1;
+        size_t digits = 0;
+        for (; p < end && *p >= '0' && *p <= '9' && digits < 18; p++, digits++)
+            micros = micros * 10 + (*p - '0');
+        if (digits >= 10 && p < end && *p == '"') {
+            *offset = *time_len = 0;
+            return micros / 1e6;
+        }
+    }
+    at = memmem(line, len, docker, sizeof docker - 1);
+    if (at != NULL) {
+        double seconds;
+        size_t n;
+        const char *p = at + sizeof docker - 1;
+        if (parse_iso(p, end, &seconds, &n)) {
+            *offset = (uint32_t)(p - line);
+            *time_len = (uint32_t)n;
+            return seconds;
+        }
+    }
+    return NAN;
+}
+
 double scan_line_time(const char *line, size_t len, uint32_t *offset, uint32_t *time_len)
 {
     const char *end = line + len;
+    if (len > 2 && line[0] == '{' && line[1] == '"') {
+        double seconds = json_line_time(line, len, offset, time_len);
+        if (!isnan(seconds))
+            return seconds;
+    }
     /* Timestamps lead a line, perhaps after a priority, a host or a level. */
     for (size_t i = 0; i < len && i < 64; i++) {
         if (i > 0 && is_word_byte(line[i - 1]))
@@ -247,6 +292,14 @@ static void copy_time(char *out, const char *line, const struct scan_event *even
     out[0] = '\0';
     if (isnan(event->time))
         return;
+    if (event->time_len == 0) {
+        /* A time given as a number: written as ISO 8601 in UTC. */
+        time_t t = (time_t)event->time;
+        struct tm tm;
+        if (gmtime_r(&t, &tm) != NULL)
+            strftime(out, TIME_TEXT_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return;
+    }
     size_t n = event->time_len < TIME_TEXT_MAX - 1 ? event->time_len : TIME_TEXT_MAX - 1;
     memcpy(out, line + event->time_offset, n);
     out[n] = '\0';
@@ -324,8 +377,10 @@ static int add_finding(struct scan_summary *s, const struct scan_chunk *chunk, c
             return -1;
         memcpy(f->sample, line, f->sample_len);
         f->sample[f->sample_len] = '\0';
-        copy_time(f->first_time, line, event);
     }
+    /* The first time seen, which need not be on the first line. */
+    if (f->first_time[0] == '\0')
+        copy_time(f->first_time, line, event);
     f->count++;
     f->top_count += first;
     f->last_line = event->line;

@@ -1,6 +1,7 @@
 /* Tests of JSON log lines: the view with escapes undone, the mapping of
 ** offsets back to the line, and matching, ranking and scanning through it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "internal.h"
@@ -81,6 +82,22 @@ static triage_engine *open_with(const char *folder, int count)
     return engine;
 }
 
+/* Scan line alone; the number of diagnosed lines, or -1. */
+static long scanned_diagnosed(triage_engine *engine, const char *line)
+{
+    triage_scan_options so = {0};
+    so.flags = TRIAGE_SCAN_NO_CACHE;
+    triage_scan *scan = triage_scan_open(engine, &so);
+    if (scan == NULL)
+        return -1;
+    size_t lines = 0, diagnosed = 0;
+    int ok = triage_scan_feed(scan, line, strlen(line)) == 0 && triage_scan_feed(scan, "\n", 1) == 0 &&
+             triage_scan_finish(scan) == 0;
+    triage_scan_counts(scan, &lines, &diagnosed);
+    triage_scan_close(&scan);
+    return ok && lines == 1 ? (long)diagnosed : -1;
+}
+
 static void test_json_line_matched_on_its_text(void)
 {
     triage_engine *engine = open_with(GOOD, 2);
@@ -108,20 +125,64 @@ static void test_json_line_matched_on_its_text(void)
     triage_free(out);
 
     /* A scan finds the line, whose raw text contains no candidate literal. */
-    triage_scan_options so = {0};
-    so.flags = TRIAGE_SCAN_NO_CACHE;
-    triage_scan *scan = triage_scan_open(engine, &so);
-    CHECK(scan != NULL);
-    if (scan != NULL) {
-        CHECK(triage_scan_feed(scan, line, strlen(line)) == 0);
-        CHECK(triage_scan_feed(scan, "\n", 1) == 0);
-        CHECK(triage_scan_finish(scan) == 0);
-        size_t lines = 0, diagnosed = 0;
-        triage_scan_counts(scan, &lines, &diagnosed);
-        CHECK(lines == 1);
-        CHECK(diagnosed == 1);
-        triage_scan_close(&scan);
-    }
+    CHECK(scanned_diagnosed(engine, line) == 1);
+    triage_close(&engine);
+}
+
+/* journald's export and Docker's json-file driver carry the message in one
+** field; the view is that field alone. */
+static void test_message_field_view(void)
+{
+    struct line_view view = {0};
+    const char *journal = "{\"__REALTIME_TIMESTAMP\":\"1772546457712005\",\"_HOSTNAME\":\"app02\","
+                          "\"MESSAGE\":\"Out of memory: Killed process 744 (java)\",\"_PID\":\"1\"}";
+    const char *text = view_of(&view, journal);
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK(strcmp(text, "Out of memory: Killed process 744 (java)") == 0);
+    const char *message = strstr(journal, "Out of memory");
+    CHECK(line_view_offset(&view, 0) == (size_t)(message - journal));
+    CHECK(line_view_offset(&view, view.len) == (size_t)(message - journal) + strlen(text != NULL ? text : ""));
+
+    const char *docker = "{\"log\":\"Failed to start \\\"app\\\".\\n\",\"stream\":\"stderr\",\"time\":\"2026-03-03T11:43:05Z\"}";
+    text = view_of(&view, docker);
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK(strcmp(text, "Failed to start \"app\".\n") == 0);
+
+    /* journald writes a message with control characters as byte values;
+    ** colour codes are left out of the view. */
+    const char *bytes = "{\"MESSAGE\":[27,91,51,49,109,69,82,82,27,91,48,109,32,120],\"PRIORITY\":\"3\"}";
+    text = view_of(&view, bytes);
+    CHECK(text != NULL);
+    if (text != NULL)
+        CHECK(strcmp(text, "ERR x") == 0);
+    CHECK(bytes[line_view_offset(&view, 0)] == '6'); /* 69, the E */
+
+    /* Only a top-level member counts, and a structured application log,
+    ** whose error sits beside its message, keeps its whole object. */
+    CHECK(view_of(&view, "{\"a\":{\"MESSAGE\":\"x\"},\"b\":\"y\"}") == NULL);
+    CHECK(view_of(&view, "{\"level\":\"error\",\"msg\":\"failed\",\"error\":\"x509: expired\"}") == NULL);
+    CHECK(view_of(&view, "{\"MESSAGE\":\"unterminated}") == NULL);
+    CHECK(line_view_possible(journal, strlen(journal)));
+    line_view_free(&view);
+}
+
+/* A regex anchored at both ends of the message matches a journald line,
+** in a diagnosis and in a scan. */
+static void test_anchored_regex_on_journal_line(void)
+{
+    triage_engine *engine = open_with(TRIAGE_TEST_SOURCE_DIR "/tests/fixtures/records/message-field", 1);
+    if (engine == NULL)
+        return;
+    const char *line = "{\"_HOSTNAME\":\"app02\",\"MESSAGE\":\"Out of memory: Killed process 744 (java)\","
+                       "\"__REALTIME_TIMESTAMP\":\"1772546457712005\"}";
+    triage_hit hits[2];
+    int n = triage_match(engine, line, strlen(line), hits, 2);
+    CHECK(n == 1);
+    if (n == 1)
+        CHECK(strncmp(line + hits[0].start, "Out of memory", 13) == 0);
+    CHECK(scanned_diagnosed(engine, line) == 1);
     triage_close(&engine);
 }
 
@@ -154,5 +215,7 @@ int main(void)
     test_view_only_for_json_with_escapes();
     test_json_line_matched_on_its_text();
     test_explain_uses_the_view();
+    test_message_field_view();
+    test_anchored_regex_on_journal_line();
     return check_summary();
 }

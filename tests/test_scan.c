@@ -708,6 +708,22 @@ static void test_line_timestamps(void)
     CHECK(comma > 0);
     double none = scan_line_time("no time here 12:00", 18, &offset, &len);
     CHECK(none != none); /* NaN */
+    /* nginx's error log and Go's log package write the date with slashes;
+    ** mixed separators are no date. */
+    static const char nginx[] = "2024/02/29 22:59:59 [error] 12#12: *1 upstream timed out";
+    CHECK(scan_line_time(nginx, sizeof nginx - 1, &offset, &len) == 1709247599.0);
+    CHECK(len == 19);
+    double mixed = scan_line_time("2024/02-29 22:59:59 x", 21, &offset, &len);
+    CHECK(mixed != mixed);
+    /* JSON log lines carry their time in a field, anywhere in the line. */
+    static const char journal[] = "{\"__CURSOR\":\"s=0f1e;t=64c1\",\"_HOSTNAME\":\"app02\",\"x\":\"y\","
+                                  "\"__REALTIME_TIMESTAMP\":\"1709247599500000\",\"MESSAGE\":\"m\"}";
+    CHECK(scan_line_time(journal, sizeof journal - 1, &offset, &len) == 1709247599.5);
+    CHECK(len == 0); /* a number: the summary writes it as ISO 8601 */
+    static const char docker[] = "{\"log\":\"time=2020-01-01T00:00:00Z msg=x\\n\",\"stream\":\"stderr\","
+                                 "\"time\":\"2024-02-29T22:59:59.25Z\"}";
+    CHECK(scan_line_time(docker, sizeof docker - 1, &offset, &len) == 1709247599.25);
+    CHECK(strncmp(docker + offset, "2024-02-29T22:59:59.25Z", len) == 0);
 }
 
 /* }==== */

@@ -239,6 +239,20 @@ function TestScan.test_text_and_markdown_summaries()
   lu.assertStrContains(md, "| Record | Lines |")
 end
 
+-- journald's export is matched on its MESSAGE and timed by
+-- __REALTIME_TIMESTAMP, written back as ISO 8601.
+function TestScan.test_journal_json_lines()
+  local path = TMP .. "/journal.json"
+  write_file(path, '{"__REALTIME_TIMESTAMP":"1772546457712005","_HOSTNAME":"app02","_TRANSPORT":"kernel",'
+    .. '"MESSAGE":"Out of memory: Killed process 744 (java) total-vm:4194304kB, anon-rss:2097152kB",'
+    .. '"PRIORITY":"3"}\n')
+  local out, err, status = run({ "scan", "--format", "json", path })
+  lu.assertEquals(status, 0, err)
+  local summary = cjson.decode(out)
+  lu.assertEquals(summary.findings[1].id, "kernel/oom-killer-killed-process")
+  lu.assertEquals(summary.findings[1].first_time, "2026-03-03T14:00:57Z")
+end
+
 function TestScan.test_several_files_named()
   local out = run({ "scan", "--format", "ndjson", MAIL_FILE, MAIL_FILE })
   local objects = ndjson_objects(out)
