@@ -5,7 +5,8 @@
 -- The report is the scanner's document (schema "triage.scan/1") with, per
 -- finding, the record's signature, domain and category, and, per observed
 -- transition, whether the records' transition graphs know the edge; the
--- known edges come first.
+-- known edges come first. Findings of background records (scanners, bots)
+-- follow the others and carry background = true.
 local core = require "triage.core"
 local json = require "triage.json"
 local records = require "triage.record"
@@ -33,6 +34,21 @@ local function known_edge(graph, from, to)
 end
 
 
+-- Tags of records whose lines are routine on an internet-facing host:
+-- scanners and bots probing every address. Their findings are real but
+-- rarely what an operator came for, so they follow the others.
+local BACKGROUND_TAGS = { scanner = true, bots = true, ["weak-signal"] = true }
+
+local function is_background(record)
+  for _, tag in ipairs(type(record.tags) == "table" and record.tags or {}) do
+    if BACKGROUND_TAGS[tag] then
+      return true
+    end
+  end
+  return false
+end
+
+
 local function describe(finding)
   local i = core.find(finding.id)
   local record = i and records.get(i)
@@ -43,6 +59,7 @@ local function describe(finding)
   finding.signature_zh = record.signature_zh
   finding.domain = record.domain
   finding.category = record.category
+  finding.background = is_background(record)
   if type(finding.captures) == "table" then
     for _, values in pairs(finding.captures) do
       json.array(values)
@@ -61,9 +78,16 @@ function M.build(text, graph)
   json.array(doc.files)
   json.array(doc.findings)
   json.array(doc.observed)
+  local foreground, background = {}, {}
   for _, finding in ipairs(doc.findings) do
     describe(finding)
+    local group = finding.background and background or foreground
+    group[#group + 1] = finding
   end
+  for _, finding in ipairs(background) do
+    foreground[#foreground + 1] = finding
+  end
+  doc.findings = json.array(foreground)
   -- Known edges first: they confirm the graph and are what a person looks
   -- for among the many pairs that interleaved sources make. Within each
   -- group the scanner's order (most frequent first) stays.

@@ -107,6 +107,13 @@ function TestScan.test_json_summary_contract()
     lu.assertEquals(f.sample, MAIL[f.first_line])
     lu.assertTrue(f.top_count >= 0 and f.top_count <= f.count, f.id .. ": top_count within count")
   end
+  -- Findings of scanner and bot records follow the others.
+  local background_seen = false
+  for _, f in ipairs(summary.findings) do
+    lu.assertEquals(type(f.background), "boolean", f.id)
+    lu.assertFalse(background_seen and not f.background, f.id .. " follows a background finding")
+    background_seen = background_seen or f.background
+  end
   -- top_count counts each diagnosed line once: the record ranked first there.
   local firsts = 0
   for _, object in ipairs(ndjson_objects((run({ "scan", "--format", "ndjson", MAIL_FILE })))) do
@@ -235,6 +242,7 @@ function TestScan.test_text_and_markdown_summaries()
   lu.assertStrContains(text, "Scanned " .. #MAIL .. " lines")
   lu.assertStrContains(text, "Observed transitions")
   lu.assertStrContains(text, "\n   signature: ")
+  lu.assertStrContains(text, "\nStart here: triage show ")
   local md = run({ "scan", "--format", "markdown", MAIL_FILE })
   lu.assertStrContains(md, "| Record | Lines |")
 end
@@ -251,6 +259,24 @@ function TestScan.test_journal_json_lines()
   local summary = cjson.decode(out)
   lu.assertEquals(summary.findings[1].id, "kernel/oom-killer-killed-process")
   lu.assertEquals(summary.findings[1].first_time, "2026-03-03T14:00:57Z")
+end
+
+function TestScan.test_background_findings_follow()
+  local path = TMP .. "/background.log"
+  local pregreet = "Mar  3 00:35:%02d mx postfix/postscreen[812]: PREGREET 11 after 0.12 from [198.51.100.7]:51234: EHLO x"
+  local lines = {}
+  for i = 1, 5 do
+    lines[i] = string.format(pregreet, i)
+  end
+  lines[#lines + 1] = log_lines("fail2ban/postfix")[1]
+  write_file(path, table.concat(lines, "\n") .. "\n")
+  local summary = cjson.decode((run({ "scan", "--format", "json", path })))
+  lu.assertEquals(summary.findings[1].background, false)
+  lu.assertEquals(summary.findings[#summary.findings].id, "communication/postscreen-pregreet")
+  lu.assertTrue(summary.findings[#summary.findings].background)
+  local text = run({ "scan", path })
+  lu.assertStrContains(text, "Routine on internet-facing hosts (scanners, bots):")
+  lu.assertStrContains(text, "Start here: triage show " .. summary.findings[1].id)
 end
 
 function TestScan.test_several_files_named()

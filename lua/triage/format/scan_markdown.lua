@@ -93,7 +93,8 @@ return function(report, options)
       if top and top < (tonumber(f.count) or 0) then
         count = count .. " (" .. number(top) .. " first)"
       end
-      add(string.format("| %s | %s | %s | %s | %s | %s |", code(f.id), count, where(f),
+      local id = code(f.id) .. (f.background and " (background: scanners, bots)" or "")
+      add(string.format("| %s | %s | %s | %s | %s | %s |", id, count, where(f),
         cell(i18n.pick(f, "signature", lang) or ""), code(f.sample), top_captures(f.captures)))
     end
   end

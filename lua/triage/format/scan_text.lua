@@ -31,6 +31,8 @@ local LABELS = {
     known = "known",
     new = "not in the graph",
     standard_input = "standard input",
+    background = "Routine on internet-facing hosts (scanners, bots):",
+    start = "Start here: triage show %s",
   },
   zh = {
     scanned = "已扫描 %s 行（%s），来源 %s：%s 行有诊断，%s 行被截断，发现 %s 条记录。",
@@ -51,6 +53,8 @@ local LABELS = {
     known = "已知",
     new = "图中没有",
     standard_input = "标准输入",
+    background = "面向互联网的主机上的常规流量（扫描器、机器人）：",
+    start = "从这里开始：triage show %s",
   },
 }
 
@@ -198,10 +202,21 @@ return function(report, options)
   if #findings == 0 then
     w.add(0, w.labels.nothing)
   end
+  local first, background_started = nil, false
   for i, f in ipairs(findings) do
     w.lines[#w.lines + 1] = ""
+    if f.background and not background_started then
+      background_started = true
+      w.add(0, w.paint("dim", w.labels.background))
+    end
+    first = first or (not f.background and f.id or nil)
     write_finding(w, i, f)
   end
   write_observed(w, report)
+  first = first or (findings[1] and findings[1].id)
+  if first then
+    w.lines[#w.lines + 1] = ""
+    w.add(0, w.paint("bold", w.say("start", first)))
+  end
   return table.concat(w.lines, "\n") .. "\n"
 end
