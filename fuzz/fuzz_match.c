@@ -167,8 +167,9 @@ static void check_subject(const struct record *record, const char *subject, size
         compare("windowed and plain interpreter", valid, interp, int_start, int_end, ref, ref_start, ref_end);
     }
     /* A plain JIT call is no reference where record_match avoids JIT on
-    ** purpose (jit_ascii_only and start_sensitive in core/internal.h). */
-    int jit_avoided = (record->jit_ascii_only && !is_ascii(subject, len)) || (record->start_sensitive && !valid);
+    ** purpose: on invalid UTF-8, and for jit_ascii_only regexes on non-ASCII
+    ** text (see search() in core/match.c). */
+    int jit_avoided = !valid || (record->jit_ascii_only && !is_ascii(subject, len));
     if (record->jit && !jit_avoided && decided(jit) && jit_ms < 2.0) {
         enum match_outcome ref = reference_match(record, subject, len, 0, &ref_start, &ref_end);
         compare("windowed and plain JIT", valid, jit, jit_start, jit_end, ref, ref_start, ref_end);

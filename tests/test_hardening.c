@@ -780,7 +780,8 @@ static void test_negated_escapes_on_multibyte(void)
 
 /* \z and \Z with an invalid byte in the subject: PCRE2 10.42's interpreter
 ** took the end of the valid text before the byte for the end of the
-** subject. Both modes must assert only at the true end. */
+** subject. Both modes must assert only at the true end, and JIT code, which
+** missed other matches on such subjects, is not used on them. */
 static void test_end_assertions_across_invalid_bytes(void)
 {
     static const struct mode_case cases[] = {
@@ -792,6 +793,9 @@ static void test_end_assertions_across_invalid_bytes(void)
         {"(?m)b\\\\Z", "ab\n\xff" "c", 0, 0, 0},
         {"(*CRLF)b\\\\z", "ab\xff" "b\r\n", 0, 0, 0},
         {"[\\\\\\\\z]?b\\\\Qx\\\\z\\\\E", "b\xff" "zbx\\z", 1, 2, 7},
+        /* JIT code found nothing here at all. */
+        {"(a|)a+a", "xaa\xaf\xf2" "aa", 1, 1, 3},
+        {"(a|)a+a$", "xaa\xaf\xf2" "aa", 1, 5, 7},
     };
     struct match_scratch *scratch = scratch_new();
     CHECK(scratch != NULL);
