@@ -396,17 +396,7 @@ static int uses_negated_class_escape(const char *pattern)
 
 static int has_non_ascii(const char *text, size_t len)
 {
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t word;
-        memcpy(&word, text + i, sizeof word);
-        if (word & 0x8080808080808080ull)
-            return 1;
-    }
-    for (; i < len; i++)
-        if ((unsigned char)text[i] >= 0x80)
-            return 1;
-    return 0;
+    return !is_ascii_text(text, len);
 }
 
 /* {==== backtracking risk */

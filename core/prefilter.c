@@ -1311,21 +1311,6 @@ static void judge_clauses(const struct prefilter *pf, struct prefilter_scratch *
     }
 }
 
-static int is_ascii(const char *line, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)line;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t word;
-        memcpy(&word, p + i, sizeof word);
-        if (word & 0x8080808080808080ull)
-            return 0;
-    }
-    for (; i < len; i++)
-        if (p[i] & 0x80)
-            return 0;
-    return 1;
-}
 
 /* Length of the valid UTF-8 character at p (2-4 bytes), or 0 when the
 ** bytes there are not one: overlong forms, surrogates and code points
@@ -1457,7 +1442,7 @@ size_t prefilter_candidates(const struct prefilter *pf, struct prefilter_scratch
                             const uint32_t **records)
 {
     reset(s);
-    int ascii = is_ascii(line, len);
+    int ascii = is_ascii_text(line, len);
     const char *text = line; /* what the database reads */
     size_t text_len = len;
     const char *words = line; /* where extras are looked for */

@@ -185,6 +185,21 @@ void problem_list_free(struct problem_list *list)
     list->count = list->cap = 0;
 }
 
+int is_ascii_text(const char *text, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t word;
+        memcpy(&word, text + i, sizeof word);
+        if (word & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)text[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
 int hex_digit_value(int c)
 {
     if (c >= '0' && c <= '9')
