@@ -188,9 +188,9 @@ enum match_limit_kind {
     LIMIT_TIME,      /* the search of one subject ran out of its time budget */
     LIMIT_QUARANTINE /* the record is quarantined and was not matched */
 };
-/* MATCH_PROBE: as MATCH_AUTO, but a limit hit neither counts toward
-** quarantine nor is reported; for matches the engine makes on its own
-** account (a record's regex on its own signature), not on input. */
+/* Matching modes. MATCH_PROBE is MATCH_AUTO without counting or reporting
+** a limit hit toward quarantine. The engine uses it for its own matches
+** (a record's regex on its own signature), which no input caused. */
 enum match_mode { MATCH_AUTO, MATCH_INTERPRETER, MATCH_PROBE };
 struct hit {
     size_t record;

@@ -130,8 +130,8 @@ static int is_message_key(const char *key, size_t n)
 }
 
 /* Find the message value of a line that is one JSON object with a
-** MESSAGE_KEYS member: [*start, *end) is the string's content or the
-** array's inside, *array tells which. Returns 0 when there is none. */
+** MESSAGE_KEYS member. [*start, *end) is the string's content or the
+** array's inside, and *array is 1 for an array. Returns 0 when none. */
 static int message_field(const char *line, size_t len, size_t *start, size_t *end, int *array)
 {
     size_t i = 0;
@@ -140,7 +140,7 @@ static int message_field(const char *line, size_t len, size_t *start, size_t *en
     if (i + 1 >= len || line[i] != '{' || line[i + 1] != '"')
         return 0;
     size_t depth = 0, array_start = 0;
-    int want_key = 0, wanted = 0, in_array = 0;
+    int want_key = 0, message_key = 0, in_array = 0;
     for (; i < len; i++) {
         char c = line[i];
         if (c == '"') {
@@ -148,9 +148,9 @@ static int message_field(const char *line, size_t len, size_t *start, size_t *en
             if (close == len)
                 return 0;
             if (depth == 1 && want_key) {
-                wanted = is_message_key(line + i + 1, close - i - 1);
+                message_key = is_message_key(line + i + 1, close - i - 1);
                 want_key = 0;
-            } else if (depth == 1 && wanted) {
+            } else if (depth == 1 && message_key) {
                 *start = i + 1;
                 *end = close;
                 *array = 0;
@@ -158,7 +158,7 @@ static int message_field(const char *line, size_t len, size_t *start, size_t *en
             }
             i = close;
         } else if (c == '{' || c == '[') {
-            if (depth == 1 && wanted && c == '[') {
+            if (depth == 1 && message_key && c == '[') {
                 in_array = 1;
                 array_start = i + 1;
             }
@@ -174,7 +174,7 @@ static int message_field(const char *line, size_t len, size_t *start, size_t *en
             }
         } else if (depth == 1 && c == ',') {
             want_key = 1;
-            wanted = 0;
+            message_key = 0;
         }
     }
     return 0;
@@ -221,11 +221,11 @@ static void drop_colour_codes(struct line_view *view)
 
 static size_t decode_escape(const char *line, size_t len, size_t i, char *out, size_t *written);
 
-/* Append to the view what line[i] stands for: the bytes of the escape that
-** starts there when escape is set and it is a JSON escape (len bounds
-** it), else the byte itself. Returns the line bytes used; *decoded tells
-** whether an escape was undone. An invalid escape is copied as it is, and
-** the byte after its backslash is read again as ordinary text. */
+/* Append line[i] to the view: the decoded escape that starts there when
+** escape is set and it is a valid JSON escape within len, else the byte.
+** Returns the line bytes used and sets *decoded to 1 for an escape. An
+** invalid escape is copied as written, so the byte after its backslash is
+** read again as ordinary text. */
 static size_t put_char(struct line_view *view, size_t *out, const char *line, size_t len, size_t i, int escape,
                        int *decoded)
 {

@@ -81,10 +81,11 @@ static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UT
 /* {==== End assertions and invalid UTF-8
 **
 ** PCRE2 10.42's interpreter, with PCRE2_MATCH_INVALID_UTF, lets \z and \Z
-** assert at the end of any valid fragment of the subject, where JIT and the
-** documentation assert only at its true end (fixed in PCRE2
-** 10.43): "b\z" hit "ab\xff" followed by "c". Its "$" is right. So a regex
-** with \z or \Z is compiled with them spelt through "$":
+** assert at the end of any valid fragment of the subject. JIT code and the
+** documentation assert them only at the true end, and PCRE2 10.43 fixes
+** the interpreter. For example, "b\z" matched "ab\xff" followed by "c".
+** The interpreter's "$" is correct, so a regex with \z or \Z is compiled
+** with them spelt through "$":
 **   \Z  as (?-m:$), the end or before a final newline;
 **   \z  as (?![newline characters])(?-m:$), the end only, whatever newline
 **       convention the pattern chose, since a "$" before a final newline
@@ -1029,13 +1030,13 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
     return rc;
 }
 
-/* PCRE2 10.42's JIT code gets subjects with invalid UTF-8 wrong where its
-** interpreter gets them right: it misses "(a|)a+a" in "xaa\xaf\xf2aa"
-** altogether, finds empty matches on continuation bytes, and starts
-** (*COMMIT), (*SKIP) and \G searches at other places among invalid bytes.
+/* Search one record's regex in a subject. PCRE2 10.42's JIT code fails on
+** subjects with invalid UTF-8 where the interpreter succeeds. It misses
+** "(a|)a+a" in "xaa\xaf\xf2aa", finds empty matches on continuation bytes,
+** and starts (*COMMIT), (*SKIP) and \G searches at other positions.
 ** Such lines are rare in logs, so they all go to the interpreter, whose
-** one known fault (\z and \Z) record_compile spells around. JIT also
-** gets \S, \D and \W wrong on multibyte characters (jit_ascii_only). */
+** one known fault there (\z and \Z) record_compile spells around. JIT
+** also fails on \S, \D and \W over multibyte characters (jit_ascii_only). */
 static int search(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
                   uint32_t options, enum match_limit_kind *kind)
 {

@@ -1,8 +1,8 @@
 -- Postfix "Relay access denied": is the client inside mynetworks, and is
 -- the recipient's domain one this server should receive mail for?
 --
--- Outside mynetworks, the same line has three common causes, told apart by
--- the recipient domain and the client:
+-- Outside mynetworks, the same line has three common causes, which the
+-- recipient domain and the client distinguish:
 --   * an outside server delivers to a domain of the site that Postfix does
 --     not list (mydestination, virtual_*_domains, relay_domains): add the
 --     domain, never the sender;
@@ -21,7 +21,7 @@
 -- prints it); when it is not set, the client is taken to be outside and
 -- the mynetworks command extends the live value. domains (the mail domains
 -- the site receives for, a space or comma separated list): when set, the
--- rule says whether the recipient domain is one of them.
+-- rule reports whether the recipient domain is one of them.
 
 local cidr = triage.cidr
 local q = triage.shell_quote

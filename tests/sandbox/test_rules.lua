@@ -137,7 +137,7 @@ function TestPostfixRelay:test_client_outside_mynetworks()
   lu.assertEquals(mynetworks.commands[1], "postconf -e 'mynetworks = 127.0.0.0/8 [::1]/128 10.20.0.0/16 1.2.3.4/32'")
   lu.assertStrContains(mynetworks.check, "1.2.3.4/32")
   lu.assertStrContains(commands_of(r), "submission/inet/smtpd_sasl_auth_enable=yes")
-  -- helo=<198.51.100.17> is a bare address: the note says it may be a probe.
+  -- helo=<198.51.100.17> is a bare address, so a note calls it a possible probe.
   lu.assertStrContains(notes_of(r), "spam bot probing for an open relay")
 end
 
