@@ -49,10 +49,27 @@ function TestSiteGlob:test_glob_match()
     { "a.b/c", "axb/c", false, "dot is literal" },
     { "a%b/*", "a%b/c", true, "percent is literal" },
     { "a-b/(x)", "a-b/(x)", true, "dash and parentheses are literal" },
+    { "communication/***", "communication/smtp-x/prod", true, "three stars are a double star" },
+    { "a*b*c/x", "aXbYc/x", true, "stars between literals" },
+    { "a*b*c/x", "aXbY/x", false, "a literal after the stars is missing" },
+    { "*", "", true, "star matches the empty id" },
+    { "?", "", false, "question mark needs a character" },
   }
   for _, case in ipairs(cases) do
     lu.assertEquals(site.glob_match(case[1], case[2]), case[3], case[4])
   end
+end
+
+
+-- A Lua pattern built from such globs backtracked inside string.find past
+-- a fuzzer's 10 s timeout. A clock bound here would flake, so ctest's
+-- timeout is what catches a regression.
+function TestSiteGlob:test_many_wildcards_do_not_backtrack()
+  local id = string.rep("a", 200)
+  lu.assertFalse(site.glob_match(string.rep("*", 106) .. "mail/t-/*", id), "106 stars")
+  lu.assertFalse(site.glob_match(string.rep("*a", 120) .. "b", id), "120 star-literal pairs")
+  lu.assertTrue(site.glob_match(string.rep("*a", 120), id), "120 pairs that match")
+  lu.assertFalse(site.glob_match(string.rep("?*", 100) .. "/", id), "question marks and stars")
 end
 
 
@@ -100,6 +117,9 @@ function TestSiteValidate:test_problems()
       "F: records.x.workarounds.replace[2].how: expected string, got number", "replace field type" },
     { { records = { x = { workarounds = { replace = { [-1] = {} } } } } },
       "F: records.x.workarounds.replace[-1]: key must be a 1-based index or an action text", "replace key" },
+    { { records = { [string.rep("*", 300)] = { notes = { "n" } } } },
+      "F: records[\"" .. string.rep("*", 40) .. "...\"]: key is 300 bytes long; record ids and globs are at most 256 bytes",
+      "over-long glob" },
   }
   for _, case in ipairs(cases) do
     local problems = site.validate(case[1], "F")
