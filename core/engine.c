@@ -318,13 +318,14 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
             subset_count = engine->record_count;
         }
         words->ready = 0;
+        words->lowered_state = 0;
         for (size_t k = 0; k < subset_count; k++) {
             size_t r = subset != NULL ? subset[k] : k;
             const struct record *record = engine->records[r];
             struct hit hit = {.record = r, .id = record->id, .line = line_no, .line_start = pos,
                               .line_len = raw_len, .truncated = end - pos > raw_len};
             if (record_match(record, scratch, line, line_len, &hit.start, &hit.end) != MATCH_HIT) {
-                if (!rank_signature_match(engine, r, scratch, line, line_len, &hit.start, &hit.end))
+                if (!rank_signature_match(engine, r, scratch, line, line_len, words, &hit.start, &hit.end))
                     continue;
                 hit.by_signature = 1;
             }

@@ -396,7 +396,7 @@ static int find_match(const struct triage_engine *engine, size_t r, const char *
         }
         if (record_match(record, scratch, line, line_len, &start, &stop) == MATCH_HIT)
             found = 1;
-        else if (rank_signature_match(engine, r, scratch, line, line_len, &start, &stop))
+        else if (rank_signature_match(engine, r, scratch, line, line_len, NULL, &start, &stop))
             found = why->by_signature = 1;
         if (found && viewed) {
             start = line_view_offset(&view, start);

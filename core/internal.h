@@ -263,11 +263,18 @@ size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max);
 ** line and reused by the others: a scanned line with several candidate
 ** records is tokenized once. Set ready to 0 for every new line. */
 #define RANK_LINE_TOKENS 1024
+/* Maximum length of a line that ranking keeps a lowercase copy of (struct rank_line). */
+#define RANK_LINE_LOWERED 4096
 struct rank_line {
     int ready;
     size_t count;
     double weight; /* idf sum of the words that occur in some record */
     uint64_t tokens[RANK_LINE_TOKENS];
+    /* The line in lowercase, for the literal tests that spare PCRE2 calls.
+    ** lowered_state: 0 not built yet, 1 built, -1 none (the line has
+    ** non-ASCII bytes or is longer than RANK_LINE_LOWERED). */
+    int lowered_state;
+    char lowered[RANK_LINE_LOWERED];
 };
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
                 struct rank_line *words, struct hit *hit);
@@ -282,8 +289,9 @@ size_t pattern_group_end(const char *pattern, size_t len, size_t open);
 size_t rank_branch_count(const struct triage_engine *engine, size_t r);
 const char *rank_branch_pattern(const struct triage_engine *engine, size_t r, size_t i);
 const char *rank_signature_pattern(const struct triage_engine *engine, size_t r);
+/* words: the line's ranking state (rank_score), or NULL. */
 int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
-                         const char *line, size_t line_len, size_t *start, size_t *end);
+                         const char *line, size_t line_len, struct rank_line *words, size_t *start, size_t *end);
 
 /* engine.c */
 int engine_prepare(struct triage_engine *engine);

@@ -5,7 +5,8 @@
 ** signature patterns of each record, the score formula, the tie-break,
 ** line errorness for multi-line input and the fuzzy guesses. One ranker
 ** serves diagnose, scan and the library.
-** Depends on: PCRE2 for branches and signature patterns.
+** Depends on: PCRE2 for branches and signature patterns, literals.c for
+** the literal text that a branch's matches must contain.
 **
 ** A hit's score is MATCH_FLOOR + (1 - MATCH_FLOOR) * (weighted sum of four
 ** parts in [0, 1]):
@@ -19,6 +20,7 @@
 ** In an input of several lines, each hit is then weighed by how much its
 ** line looks like an error (rank_weigh_line).
 */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "prefilter.h"
 
 /* Weights of the parts, chosen on the ranking benchmark (bench/ranking):
 ** token similarity decides most, literal text breaks its ties. */
@@ -478,11 +481,21 @@ static const uint32_t BRANCH_OPTIONS =
 #define MAX_BRANCHES 64
 #define MAX_TEXT_TOKENS 256
 
+/* The literal requirement of a pattern (literals.c), with only the clauses
+** it has: a line that matches contains every literal of one clause. */
+struct need {
+    size_t count;
+    struct requirement_clause clause[];
+};
+
 struct branch {
     char *pattern;
     pcre2_code *code;    /* NULL when the branch does not compile alone */
     struct lazy_jit jit; /* code JIT-compiled once used often (match.c) */
     double literal;
+    /* Built on the first test of the branch, since most records never hit
+    ** in a scan; NO_NEED when nothing is known. Worker threads share it. */
+    _Atomic(struct need *) need;
 };
 
 struct token_set {
@@ -778,17 +791,107 @@ static int build_texts(struct rank_record *rr, struct record *record)
     return 0;
 }
 
+/* {==== literal requirements of branches */
+
+/* The need of a pattern without a known requirement. */
+static struct need NO_NEED;
+
+static void free_need(struct branch *b)
+{
+    struct need *need = atomic_load(&b->need);
+    if (need != &NO_NEED)
+        free(need);
+    atomic_store(&b->need, NULL);
+}
+
+/* Return the literal requirement of the branch, building it on first use.
+** Two threads may both build it; the first to publish wins. */
+static const struct need *branch_need(struct branch *b)
+{
+    struct need *need = atomic_load_explicit(&b->need, memory_order_acquire);
+    if (need != NULL)
+        return need;
+    struct requirement *req = malloc(sizeof *req);
+    if (req == NULL)
+        return &NO_NEED;
+    need = &NO_NEED;
+    if (pattern_requirement(b->pattern, strlen(b->pattern), 2, req) == 0 && !req->any && req->count > 0) {
+        struct need *built = malloc(sizeof *built + req->count * sizeof *built->clause);
+        if (built != NULL) {
+            built->count = req->count;
+            memcpy(built->clause, req->clause, req->count * sizeof *built->clause);
+            need = built;
+        }
+    }
+    free(req);
+    struct need *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&b->need, &expected, need, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        if (need != &NO_NEED)
+            free(need);
+        need = expected;
+    }
+    return need;
+}
+
+/* Make the lowercase copy of the line, once for all the hits on it. */
+static void prepare_lowered(struct rank_line *words, const char *line, size_t line_len)
+{
+    if (words->lowered_state != 0)
+        return;
+    words->lowered_state = -1;
+    if (line_len > RANK_LINE_LOWERED)
+        return;
+    for (size_t i = 0; i < line_len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c >= 0x80)
+            return;
+        words->lowered[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    words->lowered_state = 1;
+}
+
+/* Whether the pattern of b may match the line: false when no clause of
+** its requirement has all its literals in the line, so PCRE2 need not run.
+** Without a lowercase copy of the line (words NULL, non-ASCII bytes or too
+** long a line) it always may: PCRE2's caseless UTF mode matches the KELVIN
+** SIGN with k, which a byte search would miss. */
+static int may_match(struct branch *b, struct rank_line *words, const char *line, size_t line_len)
+{
+    if (words == NULL)
+        return 1;
+    prepare_lowered(words, line, line_len);
+    if (words->lowered_state != 1)
+        return 1;
+    const struct need *need = branch_need(b);
+    if (need == &NO_NEED)
+        return 1;
+    for (size_t c = 0; c < need->count; c++) {
+        const struct requirement_clause *clause = &need->clause[c];
+        unsigned t = 0;
+        while (t < clause->count && memmem(words->lowered, line_len, clause->literal[t], clause->length[t]) != NULL)
+            t++;
+        if (t == clause->count)
+            return 1;
+    }
+    return 0;
+}
+
+/* }==== */
+
 static void free_rank_record(struct rank_record *rr)
 {
     for (size_t i = 0; i < rr->branch_count; i++) {
         free(rr->branches[i].pattern);
         pcre2_code_free(rr->branches[i].code);
         lazy_jit_free(&rr->branches[i].jit);
+        free_need(&rr->branches[i]);
     }
     free(rr->branches);
     free(rr->signature.pattern);
     pcre2_code_free(rr->signature.code);
     lazy_jit_free(&rr->signature.jit);
+    free_need(&rr->signature);
     for (size_t t = 0; t < rr->text_count; t++) {
         free(rr->texts[t].tokens);
         free(rr->texts[t].idf);
@@ -924,7 +1027,7 @@ static struct match_scratch *branch_scratch(void)
     return scratch;
 }
 
-static int which_branch(const struct rank_record *rr, const char *line, size_t line_len)
+static int which_branch(const struct rank_record *rr, const char *line, size_t line_len, struct rank_line *words)
 {
     if (rr->branch_count <= 1)
         return rr->branch_count == 1 ? 0 : -1;
@@ -933,8 +1036,10 @@ static int which_branch(const struct rank_record *rr, const char *line, size_t l
         return -1;
     int found = -1;
     for (size_t i = 0; i < rr->branch_count; i++) {
-        const struct branch *b = &rr->branches[i];
+        struct branch *b = &rr->branches[i];
         if (b->code == NULL || (found >= 0 && b->literal <= rr->branches[found].literal))
+            continue;
+        if (!may_match(b, words, line, line_len))
             continue;
         /* JIT-compiled once the branch has been tried often, as in a scan. */
         int jit;
@@ -972,19 +1077,22 @@ static double text_similarity(const struct token_set *text, const uint64_t *toke
 ** pattern is JIT-compiled once it has been used often enough to repay the
 ** compile, which a one-off diagnosis of thousands of records never does. */
 static int match_signature(const struct rank_record *rr, struct match_scratch *scratch, const char *line,
-                           size_t line_len, size_t *start, size_t *end)
+                           size_t line_len, struct rank_line *words, size_t *start, size_t *end)
 {
     if (rr->signature.code == NULL || scratch == NULL)
+        return 0;
+    if (!may_match((struct branch *)&rr->signature, words, line, line_len))
         return 0;
     int jit;
     const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&rr->signature.jit, rr->signature.code, line_len, &jit);
     return pattern_match(code, jit, scratch, line, line_len, start, end) == MATCH_HIT;
 }
 
-static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len)
+static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len,
+                                     struct rank_line *words)
 {
     size_t start, end;
-    return match_signature(rr, branch_scratch(), line, line_len, &start, &end);
+    return match_signature(rr, branch_scratch(), line, line_len, words, &start, &end);
 }
 
 /* Whether line contains text, ignoring ASCII case. The first byte is
@@ -1034,7 +1142,7 @@ static double similarity(const struct triage_engine *engine, const struct record
     double verbatim = 0.0;
     if (contains_text(line, line_len, record->signature))
         verbatim = 1.0;
-    else if (signature_pattern_matches(rr, line, line_len))
+    else if (signature_pattern_matches(rr, line, line_len, words))
         verbatim = PATTERN_VERBATIM;
     return (1.0 - VERBATIM_SHARE) * best + VERBATIM_SHARE * verbatim;
 }
@@ -1052,7 +1160,7 @@ void rank_score(const struct triage_engine *engine, const struct record *record,
         hit->pattern = rr->signature.pattern;
         literal = rr->signature.literal;
     } else {
-        int branch = which_branch(rr, line, line_len);
+        int branch = which_branch(rr, line, line_len, words);
         hit->alternative = branch;
         hit->pattern = branch >= 0 && rr->branch_count > 1 ? rr->branches[branch].pattern : record->regex;
         literal = branch >= 0 ? rr->branches[branch].literal : literal_chars(record->regex, strlen(record->regex));
@@ -1101,12 +1209,12 @@ const char *rank_signature_pattern(const struct triage_engine *engine, size_t r)
 }
 
 int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
-                         const char *line, size_t line_len, size_t *start, size_t *end)
+                         const char *line, size_t line_len, struct rank_line *words, size_t *start, size_t *end)
 {
     const struct rank_record *rr = &engine->rank_records[r];
     if (!rr->signature_may_hit)
         return 0;
-    return match_signature(rr, scratch, line, line_len, start, end);
+    return match_signature(rr, scratch, line, line_len, words, start, end);
 }
 
 /* Copy the weights of the parts and the floor of a match's score, so that

@@ -50,6 +50,19 @@ static void test_branch_that_hit_sets_literal(triage_engine *engine)
     CHECK(hits[0].parts[TRIAGE_PART_LITERAL] > bare[0].parts[TRIAGE_PART_LITERAL]);
 }
 
+/* Ranking skips a branch whose literals are missing from the line before
+** PCRE2 runs. The test is caseless, and lines with non-ASCII bytes run
+** every branch, so the branch found must not depend on either. */
+static void test_branch_ignores_case_and_bytes(triage_engine *engine)
+{
+    triage_hit lower[8], upper[8], wide[8];
+    CHECK(rank(engine, "worker 7: out of memory", lower, 8) == 1);
+    CHECK(rank(engine, "worker 7: OUT OF MEMORY", upper, 8) == 1);
+    CHECK(rank(engine, "worker 7: Out Of Memory \xc3\xa9t\xc3\xa9", wide, 8) == 1);
+    CHECK(upper[0].parts[TRIAGE_PART_LITERAL] == lower[0].parts[TRIAGE_PART_LITERAL]);
+    CHECK(wide[0].parts[TRIAGE_PART_LITERAL] == lower[0].parts[TRIAGE_PART_LITERAL]);
+}
+
 static void test_signature_similarity_wins(triage_engine *engine)
 {
     triage_hit hits[8];
@@ -187,6 +200,7 @@ int main(void)
     triage_engine *engine = open_fixtures();
     test_specific_match_beats_bare_code(engine);
     test_branch_that_hit_sets_literal(engine);
+    test_branch_ignores_case_and_bytes(engine);
     test_signature_similarity_wins(engine);
     test_alias_similarity_counts(engine);
     test_tie_break_is_deterministic(engine);

@@ -246,7 +246,7 @@ static size_t count_misses(const triage_engine *engine, struct prefilter *pf, co
             size_t start, end;
             /* A record hits by its regex, or by its signature pattern (rank.c). */
             if (!is_candidate[r] && (record_match(engine->records[r], m, line, len, &start, &end) == MATCH_HIT ||
-                                     rank_signature_match(engine, r, m, line, len, &start, &end))) {
+                                     rank_signature_match(engine, r, m, line, len, NULL, &start, &end))) {
                 if (misses++ < 5)
                     fprintf(stderr, "prefilter dropped %s on \"%.120s\"\n", engine->records[r]->id, line);
             }
