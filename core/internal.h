@@ -161,6 +161,10 @@ void problem_add(struct problem_list *list, triage_severity severity, const char
                  unsigned column, const char *id, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 void problem_list_free(struct problem_list *list);
+void problem_list_move(struct problem_list *dst, struct problem_list *src);
+/* Maximum number of threads that parallel_for runs on, the calling one included. */
+#define PARALLEL_MAX_THREADS 4
+void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context, size_t i), void *context);
 
 /* record.c */
 struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems);

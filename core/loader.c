@@ -1,8 +1,9 @@
 /*
 ** Loader: find record files, read them, and add the valid ones to an engine.
 **
-** Owns: folder walking (sorted, recursive, *.json only), file size limit,
-** duplicate-id detection, the loaded/rejected counts.
+** Owns: folder walking (sorted, recursive, *.json only), reading the files
+** of a folder on several threads, file size limit, duplicate-id detection,
+** the loaded/rejected counts.
 ** Depends on: record.c for validating one record.
 */
 #define _DEFAULT_SOURCE /* d_type and DT_* in struct dirent */
@@ -137,7 +138,7 @@ static int is_supplement(const char *name)
 }
 
 /* Read SLUG.supplement.json next to SLUG.json, if there is one. */
-static void load_supplement(struct triage_engine *engine, struct record *record, const char *path)
+static void load_supplement(struct problem_list *problems, struct record *record, const char *path)
 {
     size_t n = strlen(path);
     if (n < 5 || is_supplement(path))
@@ -151,31 +152,90 @@ static void load_supplement(struct triage_engine *engine, struct record *record,
     size_t len;
     char err[256];
     if (read_file(supplement, RECORD_MAX_FILE_SIZE, &text, &len, err, sizeof err) != 0)
-        problem_add(&engine->problems, TRIAGE_ERROR, supplement, 0, 0, record->id, "-", "%s", err);
+        problem_add(problems, TRIAGE_ERROR, supplement, 0, 0, record->id, "-", "%s", err);
     else
-        record_add_supplement(record, supplement, text, len, &engine->problems);
+        record_add_supplement(record, supplement, text, len, problems);
     free(supplement);
 }
 
-static void load_file(struct triage_engine *engine, const char *path)
+/* One file of a load, or one problem of the folder walk, in load order.
+** Files are read and validated on several threads, each into its own
+** item, and then added in order, so that the problems and the first of
+** two duplicate ids come out as a one-by-one load gives them. */
+struct load_item {
+    char *path;                   /* the record file; NULL for a walk problem */
+    struct problem_list problems; /* found reading this item, in order */
+    struct record *record;        /* the valid record, or NULL */
+};
+
+struct load_list {
+    struct load_item *items;
+    size_t count, cap;
+    int failed; /* out of memory: some files were not listed */
+};
+
+/* Append an item to the list; returns it, or NULL when out of memory. */
+static struct load_item *list_item(struct load_list *list)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 256;
+        struct load_item *items = realloc(list->items, cap * sizeof *items);
+        if (items == NULL) {
+            list->failed = 1;
+            return NULL;
+        }
+        list->items = items;
+        list->cap = cap;
+    }
+    struct load_item *item = &list->items[list->count++];
+    memset(item, 0, sizeof *item);
+    return item;
+}
+
+/* Read and validate one record file into item; runs on any thread. */
+static void read_item(struct load_item *item)
 {
     char *text;
     size_t len;
     char err[256];
-    if (read_file(path, RECORD_MAX_FILE_SIZE, &text, &len, err, sizeof err) != 0) {
-        problem_add(&engine->problems, TRIAGE_ERROR, path, 0, 0, "-", "-", "%s", err);
-        engine->rejected++;
+    if (read_file(item->path, RECORD_MAX_FILE_SIZE, &text, &len, err, sizeof err) != 0) {
+        problem_add(&item->problems, TRIAGE_ERROR, item->path, 0, 0, "-", "-", "%s", err);
         return;
     }
-    struct record *record = record_from_json(path, text, len, &engine->problems);
-    if (record != NULL)
-        load_supplement(engine, record, path);
-    if (record == NULL || add_record(engine, record) != 0) {
-        engine->rejected++;
-        return;
+    item->record = record_from_json(item->path, text, len, &item->problems);
+    if (item->record != NULL)
+        load_supplement(&item->problems, item->record, item->path);
+}
+
+static void read_listed(void *context, size_t i)
+{
+    struct load_item *item = &((struct load_list *)context)->items[i];
+    if (item->path != NULL)
+        read_item(item);
+}
+
+/* Add the item's problems and record to the engine; frees the item. */
+static void add_item(struct triage_engine *engine, struct load_item *item)
+{
+    problem_list_move(&engine->problems, &item->problems);
+    if (item->path != NULL) {
+        if (item->record == NULL || add_record(engine, item->record) != 0) {
+            engine->rejected++;
+        } else {
+            engine->loaded++;
+            engine->prepared = 0;
+        }
     }
-    engine->loaded++;
-    engine->prepared = 0;
+    free(item->path);
+}
+
+/* Record a walk problem in its place in the load order. */
+static void walk_problem(struct load_list *list, triage_severity severity, const char *path, const char *fmt,
+                         const char *detail)
+{
+    struct load_item *item = list_item(list);
+    if (item != NULL)
+        problem_add(&item->problems, severity, path, 0, 0, "-", "-", fmt, detail);
 }
 
 static int ends_with_json(const char *name)
@@ -189,47 +249,72 @@ static int skip_entry(const struct dirent *entry)
     return entry->d_name[0] != '.';
 }
 
-static void load_folder(struct triage_engine *engine, const char *path, int depth, struct visited *visited)
+/* List the record files under path, sorted, with the walk's problems in
+** their places. */
+static void list_folder(struct load_list *list, const char *path, int depth, struct visited *visited)
 {
     struct dirent **entries;
     if (depth > MAX_FOLDER_DEPTH) {
-        problem_add(&engine->problems, TRIAGE_WARNING, path, 0, 0, "-", "-",
-                    "folder nesting deeper than %d levels; not read", MAX_FOLDER_DEPTH);
+        char limit[16];
+        snprintf(limit, sizeof limit, "%d", MAX_FOLDER_DEPTH);
+        walk_problem(list, TRIAGE_WARNING, path, "folder nesting deeper than %s levels; not read", limit);
         return;
     }
     int seen = visit(visited, path);
     if (seen != 0) {
-        problem_add(&engine->problems, TRIAGE_WARNING, path, 0, 0, "-", "-", "%s",
-                    seen > 0 ? "folder already read through another path (a symbolic link loop?); not read again"
-                             : "cannot read folder: stat failed or out of memory");
+        walk_problem(list, TRIAGE_WARNING, path, "%s",
+                     seen > 0 ? "folder already read through another path (a symbolic link loop?); not read again"
+                              : "cannot read folder: stat failed or out of memory");
         return;
     }
     /* Sorted so that the load order, and with it the first of two duplicate
     ** ids, does not depend on the file system. */
     int n = scandir(path, &entries, skip_entry, alphasort);
     if (n < 0) {
-        problem_add(&engine->problems, TRIAGE_ERROR, path, 0, 0, "-", "-", "cannot read folder");
+        walk_problem(list, TRIAGE_ERROR, path, "%s", "cannot read folder");
         return;
     }
     for (int i = 0; i < n; i++) {
         char *child = dup_printf("%s/%s", path, entries[i]->d_name);
         if (child == NULL) {
-            problem_add(&engine->problems, TRIAGE_ERROR, path, 0, 0, "-", "-", "out of memory reading '%s'; skipped",
-                        entries[i]->d_name);
+            walk_problem(list, TRIAGE_ERROR, path, "out of memory reading '%s'; skipped", entries[i]->d_name);
         } else {
             /* The entry's type spares a stat per record file; links and
             ** file systems that do not tell the type are asked. */
             unsigned char type = entries[i]->d_type;
             int is_dir = type == DT_DIR || ((type == DT_LNK || type == DT_UNKNOWN) && path_is_dir(child));
-            if (is_dir)
-                load_folder(engine, child, depth + 1, visited);
-            else if (ends_with_json(entries[i]->d_name) && !is_supplement(entries[i]->d_name))
-                load_file(engine, child);
+            if (is_dir) {
+                list_folder(list, child, depth + 1, visited);
+            } else if (ends_with_json(entries[i]->d_name) && !is_supplement(entries[i]->d_name)) {
+                struct load_item *item = list_item(list);
+                if (item != NULL) {
+                    item->path = child;
+                    child = NULL;
+                }
+            }
         }
         free(child);
         free(entries[i]);
     }
     free(entries);
+}
+
+/* A folder with fewer record files than this per thread loads on one thread. */
+#define FILES_PER_THREAD 64
+
+static void load_folder(struct triage_engine *engine, const char *path)
+{
+    struct load_list list = {0};
+    struct visited visited = {NULL, 0, 0};
+    list_folder(&list, path, 0, &visited);
+    free(visited.items);
+    parallel_for(list.count, FILES_PER_THREAD, read_listed, &list);
+    for (size_t i = 0; i < list.count; i++)
+        add_item(engine, &list.items[i]);
+    if (list.failed)
+        problem_add(&engine->problems, TRIAGE_ERROR, path, 0, 0, "-", "-",
+                    "out of memory listing the record files; some were not read");
+    free(list.items);
 }
 
 int triage_load_records(triage_engine *engine, const char *path)
@@ -252,11 +337,16 @@ int triage_load_records(triage_engine *engine, const char *path)
     while (len > 1 && clean[len - 1] == '/')
         clean[--len] = '\0';
     if (path_is_dir(clean)) {
-        struct visited visited = {NULL, 0, 0};
-        load_folder(engine, clean, 0, &visited);
-        free(visited.items);
+        load_folder(engine, clean);
     } else {
-        load_file(engine, clean);
+        struct load_item item = {.path = dup_string(clean)};
+        if (item.path == NULL) {
+            free(clean);
+            set_error("out of memory");
+            return -1;
+        }
+        read_item(&item);
+        add_item(engine, &item);
     }
     free(clean);
     if ((engine->flags & TRIAGE_STRICT) && engine->rejected > rejected) {

@@ -939,6 +939,25 @@ static int count_document_frequencies(struct triage_engine *engine)
     return 0;
 }
 
+/* Engines with fewer records than this per thread prepare them on one thread. */
+#define RECORDS_PER_THREAD 64
+
+struct prepare_work {
+    struct triage_engine *engine;
+    atomic_int failed;
+};
+
+/* Compile the branches and signature pattern of record r and tokenize its
+** texts; runs on any thread, since records do not share this data. */
+static void prepare_record(void *context, size_t r)
+{
+    struct prepare_work *work = context;
+    struct rank_record *rr = &work->engine->rank_records[r];
+    struct record *record = work->engine->records[r];
+    if (compile_branches(rr, record) != 0 || build_texts(rr, record) != 0 || compile_signature(rr, record) != 0)
+        atomic_store(&work->failed, 1);
+}
+
 /* Build branches, token sets and document frequencies for the loaded
 ** records. Called once after loading, before matching; a later load
 ** rebuilds them. */
@@ -949,13 +968,12 @@ int rank_prepare(struct triage_engine *engine)
     if (engine->rank_records == NULL)
         return -1;
     engine->rank_record_count = engine->record_count;
-    for (size_t r = 0; r < engine->record_count; r++) {
-        struct rank_record *rr = &engine->rank_records[r];
-        if (compile_branches(rr, engine->records[r]) != 0 || build_texts(rr, engine->records[r]) != 0 ||
-            compile_signature(rr, engine->records[r]) != 0) {
-            rank_release(engine);
-            return -1;
-        }
+    struct prepare_work work = {.engine = engine};
+    atomic_init(&work.failed, 0);
+    parallel_for(engine->record_count, RECORDS_PER_THREAD, prepare_record, &work);
+    if (atomic_load(&work.failed)) {
+        rank_release(engine);
+        return -1;
     }
     if (count_document_frequencies(engine) != 0) {
         rank_release(engine);

@@ -185,6 +185,67 @@ void problem_list_free(struct problem_list *list)
     list->count = list->cap = 0;
 }
 
+/* Move the problems of src to the end of dst, in order; src ends empty. A
+** problem that finds no room is dropped, as problem_add drops it. */
+void problem_list_move(struct problem_list *dst, struct problem_list *src)
+{
+    if (src->count > 0 && dst->count + src->count > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 32;
+        while (cap < dst->count + src->count)
+            cap *= 2;
+        triage_problem *items = realloc(dst->items, cap * sizeof *items);
+        if (items != NULL) {
+            dst->items = items;
+            dst->cap = cap;
+        }
+    }
+    size_t room = dst->cap - dst->count;
+    size_t moved = src->count < room ? src->count : room;
+    memcpy(dst->items + dst->count, src->items, moved * sizeof *src->items);
+    dst->count += moved;
+    memmove(src->items, src->items + moved, (src->count - moved) * sizeof *src->items);
+    src->count -= moved;
+    problem_list_free(src);
+}
+
+struct parallel_work {
+    atomic_size_t next;
+    size_t count;
+    void (*fn)(void *context, size_t i);
+    void *context;
+};
+
+static void *parallel_worker(void *arg)
+{
+    struct parallel_work *work = arg;
+    for (size_t i = atomic_fetch_add(&work->next, 1); i < work->count; i = atomic_fetch_add(&work->next, 1))
+        work->fn(work->context, i);
+    return NULL;
+}
+
+/* Call fn(context, i) for every i in [0, count), on the calling thread and
+** up to PARALLEL_MAX_THREADS - 1 others, one more for each min_per_thread
+** items. A thread that cannot start leaves its share to the others. */
+void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context, size_t i), void *context)
+{
+    struct parallel_work work = {.count = count, .fn = fn, .context = context};
+    atomic_init(&work.next, 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus > 1 ? (size_t)cpus : 1;
+    if (threads > PARALLEL_MAX_THREADS)
+        threads = PARALLEL_MAX_THREADS;
+    if (min_per_thread > 0 && threads > count / min_per_thread)
+        threads = count / min_per_thread;
+    pthread_t ids[PARALLEL_MAX_THREADS];
+    size_t started = 0;
+    for (size_t t = 1; t < threads; t++)
+        if (pthread_create(&ids[started], NULL, parallel_worker, &work) == 0)
+            started++;
+    parallel_worker(&work);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(ids[t], NULL);
+}
+
 int is_ascii_text(const char *text, size_t len)
 {
     size_t i = 0;

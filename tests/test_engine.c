@@ -1,5 +1,7 @@
 /* Unit tests of record loading, validation and matching through the public API. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "triage.h"
@@ -77,6 +79,58 @@ static void test_bad_records_reported_and_skipped(void)
     p = problem_for(engine, "invalid-id.json");
     CHECK_STR_CONTAINS(p ? p->message : NULL, "invalid id \"Bad ID\"");
     triage_close(&engine);
+}
+
+#define BULK_FILES 300
+
+static int write_bulk_record(const char *dir, int i)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/r%03d.json", dir, i);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    if (i == 150)
+        fputs("{\"id\": \"bulk/broken\",", f); /* cut short: invalid JSON */
+    else
+        fprintf(f, "{\"id\": \"bulk/r%03d\", \"signature\": \"bulk failure %d\", \"regex\": \"bulk failure %d\\\\b\"}",
+                i == 200 ? 100 : i, i, i);
+    return fclose(f);
+}
+
+/* A folder large enough to be read on several threads loads as a
+** one-by-one load would: problems in file order, and of two records with
+** one id the first file's. */
+static void test_large_folder_loads_in_order(void)
+{
+    char dir[] = "/tmp/triage-bulk-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    for (int i = 0; i < BULK_FILES; i++)
+        CHECK(write_bulk_record(dir, i) == 0);
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == BULK_FILES - 2);
+        CHECK(triage_problem_count(engine) == 2);
+        const triage_problem *broken = triage_problem_at(engine, 0);
+        const triage_problem *duplicate = triage_problem_at(engine, 1);
+        CHECK_STR_CONTAINS(broken ? broken->file : NULL, "r150.json");
+        CHECK_STR_CONTAINS(duplicate ? duplicate->file : NULL, "r200.json");
+        CHECK_STR_CONTAINS(duplicate ? duplicate->message : NULL, "r100.json");
+        /* Every signature matches the other numbers too; the record whose
+        ** regex hits ranks first. */
+        triage_hit hits[4];
+        CHECK(triage_match(engine, "bulk failure 100", 16, hits, 4) >= 1);
+        CHECK(strcmp(hits[0].id, "bulk/r100") == 0);
+        CHECK(triage_match(engine, "bulk failure 299", 16, hits, 4) >= 1);
+        CHECK(strcmp(hits[0].id, "bulk/r299") == 0);
+        triage_close(&engine);
+    }
+    for (int i = 0; i < BULK_FILES; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/r%03d.json", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
 }
 
 static void test_match_ranks_specific_record_first(void)
@@ -169,6 +223,7 @@ int main(void)
 {
     test_good_records_load();
     test_bad_records_reported_and_skipped();
+    test_large_folder_loads_in_order();
     test_match_ranks_specific_record_first();
     test_match_multiline_reports_line();
     test_reference_record_first_for_relay_line();
