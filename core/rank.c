@@ -311,6 +311,12 @@ static size_t quoted_name(const char *text, size_t len, size_t i)
     return 0;
 }
 
+/* Whether c ends a run that path_like reads. */
+static int is_run_end(unsigned char c)
+{
+    return is_space(c) || c == '\'' || c == '"' || c == ',' || c == ')' || c == '>';
+}
+
 /* Length of a path, URL, e-mail or IPv4/IPv6-like address starting at
 ** text[i], or 0: a run without whitespace that contains at least two '/' or
 ** '\', an '@' followed by a '.', or three ':' or '.' between digits. */
@@ -319,10 +325,15 @@ static size_t path_like(const char *text, size_t len, size_t i)
     if (i > 0 && !is_space((unsigned char)text[i - 1]) && text[i - 1] != '(' && text[i - 1] != '=' &&
         text[i - 1] != '[' && text[i - 1] != '<')
         return 0;
+    /* A plain word, the common case, ends where the run ends: it has none
+    ** of the characters counted below, so the run is not a path. */
     size_t k = i, slashes = 0, digit_dots = 0;
+    while (k < len && is_token_byte((unsigned char)text[k]))
+        k++;
+    if (k == len || is_run_end((unsigned char)text[k]))
+        return 0;
     int at = 0, mail = 0;
-    while (k < len && !is_space((unsigned char)text[k]) && text[k] != '\'' && text[k] != '"' && text[k] != ',' &&
-           text[k] != ')' && text[k] != '>') {
+    while (k < len && !is_run_end((unsigned char)text[k])) {
         if (text[k] == '@')
             at = 1;
         else if (text[k] == '.' && at)
