@@ -189,7 +189,11 @@ void problem_list_free(struct problem_list *list)
 ** problem that finds no room is dropped, as problem_add drops it. */
 void problem_list_move(struct problem_list *dst, struct problem_list *src)
 {
-    if (src->count > 0 && dst->count + src->count > dst->cap) {
+    if (src->count == 0) {
+        problem_list_free(src);
+        return;
+    }
+    if (dst->count + src->count > dst->cap) {
         size_t cap = dst->cap ? dst->cap : 32;
         while (cap < dst->count + src->count)
             cap *= 2;
@@ -201,11 +205,13 @@ void problem_list_move(struct problem_list *dst, struct problem_list *src)
     }
     size_t room = dst->cap - dst->count;
     size_t moved = src->count < room ? src->count : room;
-    memcpy(dst->items + dst->count, src->items, moved * sizeof *src->items);
-    dst->count += moved;
-    memmove(src->items, src->items + moved, (src->count - moved) * sizeof *src->items);
-    src->count -= moved;
-    problem_list_free(src);
+    if (moved > 0) {
+        memcpy(dst->items + dst->count, src->items, moved * sizeof *src->items);
+        dst->count += moved;
+        memmove(src->items, src->items + moved, (src->count - moved) * sizeof *src->items);
+        src->count -= moved;
+    }
+    problem_list_free(src); /* the problems that found no room */
 }
 
 struct parallel_work {
