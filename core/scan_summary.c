@@ -62,10 +62,24 @@ struct pair {
     size_t count, first_line, last_line;
 };
 
+/* A capture that names who or what a line is about: hashes of the group
+** name and of the value. */
+struct link {
+    uint64_t name, value;
+};
+
+/* Captures read as links (see linked); others, such as path, port or
+** device, differ between lines about the same problem (sda and sda1). */
+static const char *const LINK_NAMES[] = {"client", "user", "unit", "pod", "container", "container_id", "database",
+                                         "service"};
+#define LINK_MAX 4
+
 struct recent {
     uint32_t record;
     size_t line;
     double time;
+    unsigned link_count;
+    struct link links[LINK_MAX];
 };
 
 struct scan_summary {
@@ -436,32 +450,104 @@ static int within_window(const struct scan_summary *s, size_t lines_apart, doubl
     return s->window_seconds > 0 && !isnan(now) && !isnan(then) && now >= then && now - then <= s->window_seconds;
 }
 
+static uint64_t link_hash(const char *text, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Fill links with the hit's captures whose group has a link name. */
+static unsigned hit_links(const struct scan_summary *s, const struct scan_chunk *chunk, const struct scan_event *event,
+                          const struct scan_hit *hit, struct link *links)
+{
+    const struct record *record = s->engine->records[hit->record];
+    const char *line = chunk->data + event->offset;
+    unsigned n = 0;
+    for (uint32_t c = 0; c < hit->capture_count && n < LINK_MAX; c++) {
+        const struct scan_capture *cap = &chunk->captures[hit->capture_first + c];
+        const char *name = record->group_names[cap->group];
+        for (size_t k = 0; k < sizeof LINK_NAMES / sizeof *LINK_NAMES; k++) {
+            if (strcmp(name, LINK_NAMES[k]) == 0) {
+                links[n++] = (struct link){link_hash(name, strlen(name)), link_hash(line + cap->start, cap->len)};
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+/* Whether two lines may be about the same thing: they are unless both
+** name the same kind of link (a client, a unit) and differ in all such.
+** In a log that interleaves many clients, a failed password from one
+** client does not follow an invalid user from another. Records without
+** such captures link to every line. */
+static int linked(const struct link *a, unsigned na, const struct link *b, unsigned nb)
+{
+    int shared = 0;
+    for (unsigned i = 0; i < na; i++) {
+        for (unsigned j = 0; j < nb; j++) {
+            if (a[i].name != b[j].name)
+                continue;
+            if (a[i].value == b[j].value)
+                return 1;
+            shared = 1;
+        }
+    }
+    return !shared;
+}
+
 /* Record B, first on this line, follows each record A seen within the
 ** window, once per A line since B's own previous line: "A A A B" counts
-** one A -> B, "A B A B" two. */
-static int add_transitions(struct scan_summary *s, uint32_t b, const struct scan_event *event)
+** one A -> B, "A B A B" two. Lines that name different clients, users or
+** units (see linked) do not count. */
+static int add_transitions(struct scan_summary *s, const struct scan_chunk *chunk, const struct scan_event *event)
 {
+    const struct scan_hit *hit = &chunk->hits[event->hit_first];
+    uint32_t b = hit->record;
+    struct link links[LINK_MAX];
+    unsigned link_count = hit_links(s, chunk, event, hit, links);
     struct finding *fb = &s->findings[b];
     size_t keep = s->recent_count;
+    /* A record may have several entries (one per client, say); B's line
+    ** follows it once. */
+    uint32_t counted[RECENT_MAX];
+    size_t counted_count = 0;
     for (size_t i = 0; i < s->recent_count; i++) {
         const struct recent *r = &s->recent[i];
         if (!within_window(s, event->line - r->line, event->time, r->time)) {
             keep = i; /* older entries are further away still */
             break;
         }
-        if (r->record != b && r->line > fb->last_primary && count_pair(s, r->record, b, event->line) != 0)
+        if (r->record == b || r->line <= fb->last_primary || !linked(r->links, r->link_count, links, link_count))
+            continue;
+        size_t k = 0;
+        while (k < counted_count && counted[k] != r->record)
+            k++;
+        if (k < counted_count)
+            continue;
+        counted[counted_count++] = r->record;
+        if (count_pair(s, r->record, b, event->line) != 0)
             return -1;
     }
     s->recent_count = keep;
     size_t at = 0;
-    while (at < s->recent_count && s->recent[at].record != b)
+    /* One entry per record and links, so that B naming client x still
+    ** finds A's line about x after A's lines about other clients. */
+    while (at < s->recent_count &&
+           (s->recent[at].record != b || s->recent[at].link_count != link_count ||
+            memcmp(s->recent[at].links, links, link_count * sizeof *links) != 0))
         at++;
     if (at == s->recent_count && s->recent_count == RECENT_MAX)
         at--; /* the oldest entry makes room */
     else if (at == s->recent_count)
         s->recent_count++;
     memmove(&s->recent[1], &s->recent[0], at * sizeof *s->recent);
-    s->recent[0] = (struct recent){b, event->line, event->time};
+    s->recent[0] = (struct recent){b, event->line, event->time, link_count, {{0, 0}}};
+    memcpy(s->recent[0].links, links, link_count * sizeof *links);
     fb->last_primary = event->line;
     return 0;
 }
@@ -475,7 +561,7 @@ int scan_summary_add(struct scan_summary *s, const struct scan_chunk *chunk, con
             return -1;
     if (event->hit_count == 0)
         return 0;
-    return add_transitions(s, chunk->hits[event->hit_first].record, event);
+    return add_transitions(s, chunk, event);
 }
 
 /* }==== */

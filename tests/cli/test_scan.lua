@@ -279,6 +279,27 @@ function TestScan.test_background_findings_follow()
   lu.assertStrContains(text, "Start here: triage show " .. summary.findings[1].id)
 end
 
+-- A failed password for one client does not follow an invalid user of
+-- another; the lines about one client make the only pair.
+function TestScan.test_transitions_need_same_client()
+  local path = TMP .. "/clients.log"
+  write_file(path, table.concat({
+    "Dec  4 10:00:01 host sshd[100]: Invalid user admin from 203.0.113.5 port 40022",
+    "Dec  4 10:00:02 host sshd[101]: Failed password for invalid user oracle from 198.51.100.7 port 40023 ssh2",
+    "Dec  4 10:00:03 host sshd[102]: Invalid user test from 192.0.2.9 port 40024",
+    "Dec  4 10:00:04 host sshd[102]: Failed password for invalid user test from 192.0.2.9 port 40024 ssh2",
+  }, "\n") .. "\n")
+  local out, err, status = run({ "scan", "--format", "json", path })
+  lu.assertEquals(status, 0, err)
+  local summary = cjson.decode(out)
+  lu.assertEquals(#summary.observed, 1)
+  local pair = summary.observed[1]
+  lu.assertEquals(pair.from, "ssh/invalid-user")
+  lu.assertEquals(pair.to, "ssh/failed-password")
+  lu.assertEquals(pair.count, 1)
+  lu.assertEquals(pair.first_line, 4)
+end
+
 function TestScan.test_several_files_named()
   local out = run({ "scan", "--format", "ndjson", MAIL_FILE, MAIL_FILE })
   local objects = ndjson_objects(out)
