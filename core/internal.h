@@ -143,6 +143,8 @@ size_t utf8_length(const unsigned char *p, const unsigned char *end);
 int hex_digit_value(int c);
 /* Whether text has no byte above 0x7F; eight bytes at a time. */
 int is_ascii_text(const char *text, size_t len);
+int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
+void lower_ascii(char *out, const char *in, size_t len);
 void *xmalloc_or_null(size_t size);
 char *dup_string(const char *s);
 char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -33,7 +33,6 @@
 ** text, escapes by code point, \h, \v, \R, \p, [:cntrl:] and the like)
 ** are matched with PCRE2 on such lines instead.
 */
-#define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,9 +44,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "internal.h"
 #include "prefilter.h"
@@ -1216,61 +1212,6 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
 
 static int reserve(char **buffer, size_t *cap, size_t len);
 
-#if defined(__SSE2__)
-/* Whether needle occurs in hay: compare the first and the last byte of the
-** needle at 16 positions at once and check the middle only where both
-** agree (the SIMD substring search described by Wojciech Mula). Extras are
-** short and mostly absent, so nearly every call ends in the vector loop. */
-static int find_lowered(const char *hay, size_t hay_len, const char *needle, size_t needle_len)
-{
-    if (needle_len == 0)
-        return 1;
-    if (needle_len > hay_len)
-        return 0;
-    const __m128i first = _mm_set1_epi8(needle[0]);
-    const __m128i last = _mm_set1_epi8(needle[needle_len - 1]);
-    size_t limit = hay_len - needle_len + 1; /* start positions */
-    size_t i = 0;
-    for (; i + 16 <= limit; i += 16) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(hay + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(hay + i + needle_len - 1));
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
-        while (mask != 0) {
-            unsigned bit = (unsigned)__builtin_ctz(mask);
-            if (memcmp(hay + i + bit + 1, needle + 1, needle_len - 1) == 0)
-                return 1;
-            mask &= mask - 1;
-        }
-    }
-    for (; i < limit; i++)
-        if (hay[i] == needle[0] && memcmp(hay + i + 1, needle + 1, needle_len - 1) == 0)
-            return 1;
-    return 0;
-}
-#else
-static int find_lowered(const char *hay, size_t hay_len, const char *needle, size_t needle_len)
-{
-    return needle_len == 0 || memmem(hay, hay_len, needle, needle_len) != NULL;
-}
-#endif
-
-/* Copy len bytes, ASCII capitals in lowercase. */
-static void lower_ascii(char *out, const char *in, size_t len)
-{
-    size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i before_a = _mm_set1_epi8('A' - 1), after_z = _mm_set1_epi8('Z' + 1), bit = _mm_set1_epi8(0x20);
-    for (; i + 16 <= len; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
-        /* Signed compares: bytes above 0x7F are negative and never capitals. */
-        __m128i capital = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmplt_epi8(v, after_z));
-        _mm_storeu_si128((__m128i *)(out + i), _mm_or_si128(v, _mm_and_si128(capital, bit)));
-    }
-#endif
-    for (; i < len; i++)
-        out[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] + 32) : in[i];
-}
-
 /* Whether the line contains extra literal e. The lowercased line is built on
 ** first use for the line and each answer is kept for the line. */
 static int line_has_extra(const struct prefilter *pf, struct prefilter_scratch *s, const char *text, size_t len,
@@ -1285,7 +1226,7 @@ static int line_has_extra(const struct prefilter *pf, struct prefilter_scratch *
         s->lowered_len = len;
         s->lowered_ready = 1;
     }
-    int found = find_lowered(s->lowered, s->lowered_len, pf->pool + pf->extra_offset[e], pf->extra_length[e]);
+    int found = find_bytes(s->lowered, s->lowered_len, pf->pool + pf->extra_offset[e], pf->extra_length[e]);
     s->extra_state[e] = found ? 1 : 2;
     s->checked[s->checked_count++] = e;
     return found;

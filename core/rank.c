@@ -20,7 +20,6 @@
 ** In an input of several lines, each hit is then weighed by how much its
 ** line looks like an error (rank_weigh_line).
 */
-#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -853,12 +852,9 @@ static void prepare_lowered(struct rank_line *words, const char *line, size_t li
     words->lowered_state = -1;
     if (line_len > RANK_LINE_LOWERED)
         return;
-    for (size_t i = 0; i < line_len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        if (c >= 0x80)
-            return;
-        words->lowered[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
+    if (!is_ascii_text(line, line_len))
+        return;
+    lower_ascii(words->lowered, line, line_len);
     words->lowered_state = 1;
 }
 
@@ -880,7 +876,7 @@ static int may_match(struct branch *b, struct rank_line *words, const char *line
     for (size_t c = 0; c < need->count; c++) {
         const struct requirement_clause *clause = &need->clause[c];
         unsigned t = 0;
-        while (t < clause->count && memmem(words->lowered, line_len, clause->literal[t], clause->length[t]) != NULL)
+        while (t < clause->count && find_bytes(words->lowered, line_len, clause->literal[t], clause->length[t]))
             t++;
         if (t == clause->count)
             return 1;

@@ -9,6 +9,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 
@@ -250,6 +253,65 @@ void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context,
     parallel_worker(&work);
     for (size_t t = 0; t < started; t++)
         pthread_join(ids[t], NULL);
+}
+
+/* Whether needle occurs in hay, bytes compared as they are. With SSE2 it
+** compares the first and the last byte of the needle at 16 positions at
+** once and checks the middle only where both agree (the SIMD substring
+** search described by Wojciech Mula). The needles of the prefilter and of
+** ranking are short and mostly absent, so nearly every call ends in the
+** vector loop. */
+int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needle_len)
+{
+#if defined(__SSE2__)
+    if (needle_len == 0)
+        return 1;
+    if (needle_len > hay_len)
+        return 0;
+    const __m128i first = _mm_set1_epi8(needle[0]);
+    const __m128i last = _mm_set1_epi8(needle[needle_len - 1]);
+    size_t limit = hay_len - needle_len + 1; /* start positions */
+    size_t i = 0;
+    for (; i + 16 <= limit; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(hay + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(hay + i + needle_len - 1));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        while (mask != 0) {
+            unsigned bit = (unsigned)__builtin_ctz(mask);
+            if (memcmp(hay + i + bit + 1, needle + 1, needle_len - 1) == 0)
+                return 1;
+            mask &= mask - 1;
+        }
+    }
+    for (; i < limit; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i + 1, needle + 1, needle_len - 1) == 0)
+            return 1;
+    return 0;
+#else
+    if (needle_len == 0)
+        return 1;
+    for (size_t i = 0; i + needle_len <= hay_len; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i + 1, needle + 1, needle_len - 1) == 0)
+            return 1;
+    return 0;
+#endif
+}
+
+/* Copy len bytes, ASCII capitals in lowercase. */
+void lower_ascii(char *out, const char *in, size_t len)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i before_a = _mm_set1_epi8('A' - 1), after_z = _mm_set1_epi8('Z' + 1), bit = _mm_set1_epi8(0x20);
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+        /* Signed compares: bytes above 0x7F are negative and never capitals. */
+        __m128i capital = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmplt_epi8(v, after_z));
+        _mm_storeu_si128((__m128i *)(out + i), _mm_or_si128(v, _mm_and_si128(capital, bit)));
+    }
+#endif
+    for (; i < len; i++)
+        out[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] + 32) : in[i];
 }
 
 int is_ascii_text(const char *text, size_t len)
