@@ -8,6 +8,7 @@
 */
 #define _DEFAULT_SOURCE /* d_type and DT_* in struct dirent */
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,12 +231,20 @@ static void add_item(struct triage_engine *engine, struct load_item *item)
 }
 
 /* Record a walk problem in its place in the load order. */
-static void walk_problem(struct load_list *list, triage_severity severity, const char *path, const char *fmt,
-                         const char *detail)
+static void walk_problem(struct load_list *list, triage_severity severity, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void walk_problem(struct load_list *list, triage_severity severity, const char *path, const char *fmt, ...)
 {
     struct load_item *item = list_item(list);
-    if (item != NULL)
-        problem_add(&item->problems, severity, path, 0, 0, "-", "-", fmt, detail);
+    if (item == NULL)
+        return;
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    problem_add(&item->problems, severity, path, 0, 0, "-", "-", "%s", message);
 }
 
 static int ends_with_json(const char *name)
@@ -255,9 +264,7 @@ static void list_folder(struct load_list *list, const char *path, int depth, str
 {
     struct dirent **entries;
     if (depth > MAX_FOLDER_DEPTH) {
-        char limit[16];
-        snprintf(limit, sizeof limit, "%d", MAX_FOLDER_DEPTH);
-        walk_problem(list, TRIAGE_WARNING, path, "folder nesting deeper than %s levels; not read", limit);
+        walk_problem(list, TRIAGE_WARNING, path, "folder nesting deeper than %d levels; not read", MAX_FOLDER_DEPTH);
         return;
     }
     int seen = visit(visited, path);
@@ -271,7 +278,7 @@ static void list_folder(struct load_list *list, const char *path, int depth, str
     ** ids, does not depend on the file system. */
     int n = scandir(path, &entries, skip_entry, alphasort);
     if (n < 0) {
-        walk_problem(list, TRIAGE_ERROR, path, "%s", "cannot read folder");
+        walk_problem(list, TRIAGE_ERROR, path, "cannot read folder");
         return;
     }
     for (int i = 0; i < n; i++) {

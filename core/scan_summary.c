@@ -62,8 +62,8 @@ struct pair {
     size_t count, first_line, last_line;
 };
 
-/* A capture that names who or what a line is about: hashes of the group
-** name and of the value. */
+/* A capture that names who or what a line is about: the index of its
+** group name in LINK_NAMES and a hash of its value. */
 struct link {
     uint64_t name, value;
 };
@@ -472,7 +472,7 @@ static unsigned hit_links(const struct scan_summary *s, const struct scan_chunk 
         const char *name = record->group_names[cap->group];
         for (size_t k = 0; k < sizeof LINK_NAMES / sizeof *LINK_NAMES; k++) {
             if (strcmp(name, LINK_NAMES[k]) == 0) {
-                links[n++] = (struct link){link_hash(name, strlen(name)), link_hash(line + cap->start, cap->len)};
+                links[n++] = (struct link){k, link_hash(line + cap->start, cap->len)};
                 break;
             }
         }
