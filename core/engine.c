@@ -248,9 +248,7 @@ static int has_several_lines(const char *text, size_t len)
 {
     size_t lines = 0, pos = 0;
     while (pos < len && lines < 2) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n' && text[end] != '\r')
-            end++;
+        size_t end = pos + line_end(text + pos, len - pos);
         for (size_t k = pos; k < end; k++)
             if (text[k] != ' ' && text[k] != '\t') {
                 lines++;
@@ -288,9 +286,7 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
     struct rank_line *words = &line_words;
     struct line_view view = {0};
     while (pos < len || (pos == 0 && len == 0)) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n' && text[end] != '\r')
-            end++;
+        size_t end = pos + line_end(text + pos, len - pos);
         line_no++;
         size_t line_len = end - pos;
         if (line_len > DIAGNOSE_MAX_LINE)

@@ -145,9 +145,18 @@ int hex_digit_value(int c);
 int is_ascii_text(const char *text, size_t len);
 int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 void lower_ascii(char *out, const char *in, size_t len);
+/* Index of the first '\n' or '\r' of text, or len. */
+size_t line_end(const char *text, size_t len);
 void *xmalloc_or_null(size_t size);
 char *dup_string(const char *s);
 char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* FNV-1a, 64 bits: hash_bytes over a buffer, hash_step a byte at a time
+** from HASH_SEED, for callers that transform bytes as they hash them. */
+#define HASH_SEED 1469598103934665603ull
+static inline uint64_t hash_step(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * 1099511628211ull;
+}
 uint64_t hash_bytes(const void *data, size_t len);
 int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen);
 void set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

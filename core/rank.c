@@ -42,6 +42,8 @@ static const double WEIGHTS[TRIAGE_SCORE_PARTS] = {
 /* Literal characters at which the literal part reaches 1 - 1/e. */
 #define LITERAL_SCALE 16.0
 #define MAX_LINE_TOKENS RANK_LINE_TOKENS
+/* Bytes of a word that its hash and the variable-word test read. */
+#define WORD_MAX 64
 /* Every match scores at least MATCH_FLOOR before line weighting, and a hit
 ** on a line that names no error keeps at least LINE_WEIGHT_FLOOR of its
 ** score in a multi-line input, so a guess, which scores below the product,
@@ -316,77 +318,85 @@ static int is_run_end(unsigned char c)
     return is_space(c) || c == '\'' || c == '"' || c == ',' || c == ')' || c == '>';
 }
 
+/* Hash the word text[i..) into out[*n] unless it is a single letter or a
+** variable word, and return where it ends. The word is read once: its
+** lowercase form is hashed as it goes (the first WORD_MAX bytes, as the
+** variable-word test reads them). quoted is 2 for a word inside a quoted
+** name, else 0; it becomes bit 1 of the hash, as bit 0 marks an all-digit
+** word. */
+static size_t add_word(const char *text, size_t len, size_t i, uint64_t *out, size_t *n, uint64_t quoted)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t start = i;
+    int digits = 1, hex = 1, hex_digit = 0;
+    uint64_t h = HASH_SEED;
+    for (; i < len && is_token_byte(p[i]); i++) {
+        unsigned char c = p[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 32;
+        if (i - start < WORD_MAX) {
+            h = hash_step(h, c);
+            if (c >= '0' && c <= '9')
+                hex_digit = 1;
+            else if (!(c >= 'a' && c <= 'f'))
+                hex = 0;
+        }
+        if (c < '0' || c > '9')
+            digits = 0;
+    }
+    size_t w = i - start < WORD_MAX ? i - start : WORD_MAX;
+    if (w < 2 && !digits)
+        return i; /* a single letter carries no meaning */
+    /* A long number or a hex id names an instance: a wildcard. */
+    if (digits ? w >= 4
+               : (w >= 6 ? hex && hex_digit : w >= 3 && p[start] == '0' && (p[start + 1] | 32) == 'x'))
+        return i;
+    out[(*n)++] = (h & ~3ull) | quoted | (uint64_t)digits;
+    return i;
+}
+
+/* Whether text[i - 1] lets a path start at i (see path_like). */
+static int path_may_start(const char *text, size_t i)
+{
+    if (i == 0)
+        return 1;
+    unsigned char c = (unsigned char)text[i - 1];
+    return is_space(c) || c == '(' || c == '=' || c == '[' || c == '<';
+}
+
+/* The rest of path_like from k, the first byte after the leading word. */
+static size_t path_rest(const char *text, size_t len, size_t i, size_t k)
+{
+    size_t slashes = 0, digit_dots = 0;
+    int at = 0, mail = 0;
+    for (; k < len && !is_run_end((unsigned char)text[k]); k++) {
+        char c = text[k];
+        if (c == '@')
+            at = 1;
+        else if (c == '.' && at)
+            mail = 1;
+        if (c == '/' || c == '\\')
+            slashes++;
+        else if ((c == '.' || c == ':') && k > i && text[k - 1] >= '0' && text[k - 1] <= '9')
+            digit_dots++;
+    }
+    return slashes >= 2 || digit_dots >= 3 || mail ? k - i : 0;
+}
+
 /* Length of a path, URL, e-mail or IPv4/IPv6-like address starting at
 ** text[i], or 0: a run without whitespace that contains at least two '/' or
 ** '\', an '@' followed by a '.', or three ':' or '.' between digits. */
 static size_t path_like(const char *text, size_t len, size_t i)
 {
-    if (i > 0 && !is_space((unsigned char)text[i - 1]) && text[i - 1] != '(' && text[i - 1] != '=' &&
-        text[i - 1] != '[' && text[i - 1] != '<')
+    if (!path_may_start(text, i))
         return 0;
-    /* A plain word, the common case, ends where the run ends: it has none
-    ** of the characters counted below, so the run is not a path. */
-    size_t k = i, slashes = 0, digit_dots = 0;
+    size_t k = i;
     while (k < len && is_token_byte((unsigned char)text[k]))
         k++;
+    /* A plain word, the common case, ends where the run ends. */
     if (k == len || is_run_end((unsigned char)text[k]))
         return 0;
-    int at = 0, mail = 0;
-    while (k < len && !is_run_end((unsigned char)text[k])) {
-        if (text[k] == '@')
-            at = 1;
-        else if (text[k] == '.' && at)
-            mail = 1;
-        if (text[k] == '/' || text[k] == '\\')
-            slashes++;
-        else if ((text[k] == '.' || text[k] == ':') && k > i && text[k - 1] >= '0' && text[k - 1] <= '9')
-            digit_dots++;
-        k++;
-    }
-    return slashes >= 2 || digit_dots >= 3 || mail ? k - i : 0;
-}
-
-/* A token that names an instance rather than the problem: a long number,
-** or a hex id. */
-static int is_variable_word(const char *word, size_t w, int digits)
-{
-    if (digits)
-        return w >= 4;
-    if (w >= 6) {
-        int hex_digit = 0;
-        for (size_t k = 0; k < w; k++) {
-            char c = word[k];
-            if (c >= '0' && c <= '9')
-                hex_digit = 1;
-            else if (!(c >= 'a' && c <= 'f'))
-                return 0;
-        }
-        return hex_digit;
-    }
-    return w >= 3 && word[0] == '0' && word[1] == 'x';
-}
-
-/* Hash the word at text[*i] into out[*n] (unless it is a single letter or
-** a variable word) and move *i past it. quoted is 2 for a word inside a
-** quoted name, else 0; it becomes bit 1 of the hash, as bit 0 marks an
-** all-digit word. */
-static void add_word(const char *text, size_t len, size_t *i, uint64_t *out, size_t *n, uint64_t quoted)
-{
-    int digits = 1;
-    char word[64];
-    size_t w = 0;
-    while (*i < len && is_token_byte((unsigned char)text[*i])) {
-        unsigned char c = (unsigned char)text[*i];
-        if (c < '0' || c > '9')
-            digits = 0;
-        if (w < sizeof word)
-            word[w++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        (*i)++;
-    }
-    if ((w < 2 && !digits) || is_variable_word(word, w, digits))
-        return; /* single letters carry no meaning, variable words are wildcards */
-    uint64_t h = hash_bytes(word, w);
-    out[(*n)++] = (h & ~3ull) | quoted | (uint64_t)digits;
+    return path_rest(text, len, i, k);
 }
 
 /* Hash the lowercase alphanumeric runs of text into out, sorted and unique.
@@ -407,7 +417,7 @@ size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max)
                 size_t k = i + 1, end = i + quoted - 1;
                 while (k < end && n < max) {
                     if (is_token_byte((unsigned char)text[k]))
-                        add_word(text, end, &k, out, &n, 2);
+                        k = add_word(text, end, k, out, &n, 2);
                     else
                         k++;
                 }
@@ -418,12 +428,19 @@ size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max)
             i += skip > 0 ? skip : 1;
             continue;
         }
-        size_t skip = path_like(text, len, i);
-        if (skip > 0) {
-            i += skip;
-            continue;
+        /* The word is read once; when a path goes on after it, the path
+        ** wins and the word is taken back. */
+        size_t before = n;
+        size_t k = add_word(text, len, i, out, &n, 0);
+        if (k < len && !is_run_end((unsigned char)text[k]) && path_may_start(text, i)) {
+            size_t skip = path_rest(text, len, i, k);
+            if (skip > 0) {
+                n = before;
+                i += skip;
+                continue;
+            }
         }
-        add_word(text, len, &i, out, &n, 0);
+        i = k;
     }
     return sort_unique(out, n);
 }
@@ -500,7 +517,11 @@ struct need {
 
 struct branch {
     char *pattern;
-    pcre2_code *code;    /* NULL when the branch does not compile alone */
+    /* A branch of a record with several: compiled on its first test, as
+    ** most records never hit in a scan, and shared by the worker threads.
+    ** NULL before, NO_CODE when the branch does not compile alone. The
+    ** signature pattern is compiled when the records are prepared. */
+    _Atomic(pcre2_code *) code;
     struct lazy_jit jit; /* code JIT-compiled once used often (match.c) */
     double literal;
     /* Built on the first test of the branch, since most records never hit
@@ -520,6 +541,8 @@ struct rank_record {
     size_t branch_count;
     struct branch signature; /* the signature as a pattern; code NULL when too short to say much */
     int signature_may_hit;   /* the signature pattern counts as a hit where the regex misses */
+    char *signature_lower;   /* the signature in lowercase, to find it in a lowercased line */
+    size_t signature_len;
     struct token_set *texts; /* the signature, then each alias */
     size_t text_count;
     double norm; /* Euclidean norm of the idf vector of all texts, for guesses */
@@ -640,17 +663,33 @@ static int compile_branches(struct rank_record *rr, const struct record *record)
         return -1;
     if (split_branches(rr, record->regex, strlen(record->regex), 0) != 0)
         return -1;
-    if (rr->branch_count <= 1)
-        return 0; /* the whole regex is the branch */
-    for (size_t i = 0; i < rr->branch_count; i++) {
+    return 0;
+}
+
+/* The sign of a branch that does not compile alone. */
+static char no_code;
+#define NO_CODE ((pcre2_code *)&no_code)
+
+/* Return the compiled code of a branch, or NULL when it does not compile
+** alone, because it refers to a group of another branch. Such a branch is
+** never named as the branch that hit. */
+static const pcre2_code *branch_code(struct branch *b)
+{
+    pcre2_code *code = atomic_load_explicit(&b->code, memory_order_acquire);
+    if (code == NULL) {
         int errcode;
         PCRE2_SIZE erroffset;
-        /* A branch may refer to a group defined in another one and fail
-        ** alone; it is then never named as the branch that hit. */
-        rr->branches[i].code = pcre2_compile((PCRE2_SPTR)rr->branches[i].pattern, PCRE2_ZERO_TERMINATED,
-                                             BRANCH_OPTIONS, &errcode, &erroffset, NULL);
+        pcre2_code *compiled =
+            pcre2_compile((PCRE2_SPTR)b->pattern, PCRE2_ZERO_TERMINATED, BRANCH_OPTIONS, &errcode, &erroffset, NULL);
+        code = compiled != NULL ? compiled : NO_CODE;
+        pcre2_code *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&b->code, &expected, code, memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            pcre2_code_free(compiled);
+            code = expected;
+        }
     }
-    return 0;
+    return code == NO_CODE ? NULL : code;
 }
 
 /* Minimum size of a signature that is matched as a pattern of its own. */
@@ -772,9 +811,12 @@ static int tokenize_set(struct token_set *set, const char *text)
 
 static int build_texts(struct rank_record *rr, struct record *record)
 {
+    rr->signature_len = strlen(record->signature);
+    rr->signature_lower = malloc(rr->signature_len + 1);
     rr->texts = calloc(1 + record->alias_count, sizeof *rr->texts);
-    if (rr->texts == NULL)
+    if (rr->texts == NULL || rr->signature_lower == NULL)
         return -1;
+    lower_ascii(rr->signature_lower, record->signature, rr->signature_len + 1);
     rr->text_count = 1 + record->alias_count;
     if (tokenize_set(&rr->texts[0], record->signature) != 0)
         return -1;
@@ -890,7 +932,9 @@ static void free_rank_record(struct rank_record *rr)
 {
     for (size_t i = 0; i < rr->branch_count; i++) {
         free(rr->branches[i].pattern);
-        pcre2_code_free(rr->branches[i].code);
+        pcre2_code *code = atomic_load(&rr->branches[i].code);
+        if (code != NO_CODE)
+            pcre2_code_free(code);
         lazy_jit_free(&rr->branches[i].jit);
         free_need(&rr->branches[i]);
     }
@@ -904,6 +948,7 @@ static void free_rank_record(struct rank_record *rr)
         free(rr->texts[t].idf);
     }
     free(rr->texts);
+    free(rr->signature_lower);
 }
 
 /* Free the ranking data of an engine; rank_prepare builds it again. */
@@ -1062,14 +1107,17 @@ static int which_branch(const struct rank_record *rr, const char *line, size_t l
     int found = -1;
     for (size_t i = 0; i < rr->branch_count; i++) {
         struct branch *b = &rr->branches[i];
-        if (b->code == NULL || (found >= 0 && b->literal <= rr->branches[found].literal))
+        if (found >= 0 && b->literal <= rr->branches[found].literal)
             continue;
         if (!may_match(b, words, line, line_len))
+            continue;
+        const pcre2_code *plain = branch_code(b);
+        if (plain == NULL)
             continue;
         /* JIT-compiled once the branch has been tried often, as in a scan. */
         int jit;
         size_t start, end;
-        const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&b->jit, b->code, line_len, &jit);
+        const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&b->jit, plain, line_len, &jit);
         enum match_outcome outcome = pattern_match(code, jit, scratch, line, line_len, &start, &end);
         if (outcome == MATCH_HIT)
             found = (int)i;
@@ -1134,6 +1182,17 @@ static int contains_text(const char *line, size_t line_len, const char *text)
     return 0;
 }
 
+/* Whether the line quotes the record's signature, ignoring ASCII case:
+** found in the lowercased line when there is one. */
+static int quotes_signature(const struct rank_record *rr, const struct record *record, const char *line,
+                            size_t line_len, struct rank_line *words)
+{
+    prepare_lowered(words, line, line_len);
+    if (words->lowered_state != 1)
+        return contains_text(line, line_len, record->signature);
+    return rr->signature_len > 0 && find_bytes(words->lowered, line_len, rr->signature_lower, rr->signature_len);
+}
+
 /* Tokenize the line into words once, for all the hits on it. */
 static void prepare_line(const struct triage_engine *engine, struct rank_line *words, const char *line,
                          size_t line_len)
@@ -1165,7 +1224,7 @@ static double similarity(const struct triage_engine *engine, const struct record
     for (size_t t = 0; t < rr->text_count; t++)
         best = fmax(best, text_similarity(&rr->texts[t], words->tokens, words->count, words->weight));
     double verbatim = 0.0;
-    if (contains_text(line, line_len, record->signature))
+    if (quotes_signature(rr, record, line, line_len, words))
         verbatim = 1.0;
     else if (signature_pattern_matches(rr, line, line_len, words))
         verbatim = PATTERN_VERBATIM;

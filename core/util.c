@@ -67,11 +67,9 @@ char *dup_printf(const char *fmt, ...)
 uint64_t hash_bytes(const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
+    uint64_t h = HASH_SEED;
+    for (size_t i = 0; i < len; i++)
+        h = hash_step(h, p[i]);
     return h;
 }
 
@@ -295,6 +293,24 @@ int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needl
             return 1;
     return 0;
 #endif
+}
+
+size_t line_end(const char *text, size_t len)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(text + i));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        if (mask != 0)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    for (; i < len; i++)
+        if (text[i] == '\n' || text[i] == '\r')
+            return i;
+    return len;
 }
 
 /* Copy len bytes, ASCII capitals in lowercase. */
