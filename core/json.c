@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* {==== arena */
 
 struct arena_block {
@@ -266,9 +270,44 @@ static size_t put_utf8(unsigned char *out, uint32_t cp)
 
 /* Parse a string starting at the opening quote. The decoded text is never
 ** longer than the source, so one allocation of the source length suffices. */
+/* Number of bytes at p, before end, that a string contains unchanged:
+** printable ASCII other than '"' and '\\'. */
+static size_t plain_run(const unsigned char *p, const unsigned char *end)
+{
+    size_t i = 0, len = (size_t)(end - p);
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        /* A signed compare: bytes from 0x80 up are negative, below space. */
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                    _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+        if (mask != 0)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
+}
+
 static int parse_string(struct parser *ps, const char **text, size_t *len)
 {
     const unsigned char *start = ++ps->p;
+    /* Most strings of a record are plain ASCII: one search, one copy. */
+    size_t plain = plain_run(start, ps->end);
+    if (plain < (size_t)(ps->end - start) && start[plain] == '"') {
+        unsigned char *out = arena_alloc(ps->arena, plain + 1);
+        if (out == NULL)
+            return fail_at(ps, start, "out of memory");
+        memcpy(out, start, plain);
+        out[plain] = '\0';
+        ps->p = start + plain + 1;
+        *text = (const char *)out;
+        *len = plain;
+        return 0;
+    }
     const unsigned char *q = start;
     while (q < ps->end && *q != '"') {
         if (*q == '\\' && q + 1 < ps->end)

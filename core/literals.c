@@ -154,6 +154,15 @@ static void clause_add(struct requirement_clause *clause, const char *text, size
     clause->length[slot] = (unsigned char)len;
 }
 
+/* dst := src, copying only the clauses in use: a requirement has room for
+** REQUIREMENT_MAX_CLAUSES and seldom contains more than a few. */
+static void requirement_copy(struct requirement *dst, const struct requirement *src)
+{
+    dst->any = src->any;
+    dst->count = src->count;
+    memcpy(dst->clause, src->clause, src->count * sizeof *src->clause);
+}
+
 /* a := a OR b. Too many clauses to keep weakens the result to "any". */
 static void requirement_or(struct requirement *a, const struct requirement *b)
 {
@@ -175,17 +184,20 @@ static int requirement_and(struct requirement *a, const struct requirement *b)
     if (b->any)
         return 0;
     if (a->any) {
-        memcpy(a, b, sizeof *a);
+        requirement_copy(a, b);
         return 0;
     }
     if (a->count * b->count > REQUIREMENT_MAX_CLAUSES) {
         if (requirement_strength(b) > requirement_strength(a))
-            memcpy(a, b, sizeof *a);
+            requirement_copy(a, b);
         return 0;
     }
-    struct requirement *product = calloc(1, sizeof *product);
+    /* Each clause of the product starts as a copy of one of a's. */
+    struct requirement *product = malloc(sizeof *product);
     if (product == NULL)
         return -1;
+    product->any = 0;
+    product->count = 0;
     for (size_t i = 0; i < a->count; i++)
         for (size_t j = 0; j < b->count; j++) {
             struct requirement_clause *clause = &product->clause[product->count++];
@@ -193,7 +205,7 @@ static int requirement_and(struct requirement *a, const struct requirement *b)
             for (unsigned t = 0; t < b->clause[j].count; t++)
                 clause_add(clause, b->clause[j].literal[t], b->clause[j].length[t]);
         }
-    memcpy(a, product, sizeof *a);
+    requirement_copy(a, product);
     free(product);
     return 0;
 }
@@ -670,12 +682,15 @@ static int require_set(struct requirement *req, const struct literal_set *set)
 {
     if (set->count == 0 || set_has_empty(set))
         return 0;
-    struct requirement *alternatives = calloc(1, sizeof *alternatives);
+    struct requirement *alternatives = malloc(sizeof *alternatives);
     if (alternatives == NULL)
         return -1;
+    alternatives->any = 0;
     alternatives->count = set->count;
-    for (size_t i = 0; i < set->count; i++)
+    for (size_t i = 0; i < set->count; i++) {
+        alternatives->clause[i].count = 0;
         clause_add(&alternatives->clause[i], set->text[i], set->len[i]);
+    }
     int rc = requirement_and(req, alternatives);
     free(alternatives);
     return rc;
@@ -982,7 +997,7 @@ int pattern_requirement(const char *pattern, size_t len, size_t min_length, stru
     drop_short_literals(&part->req, min_length);
     if (!part->req.any)
         drop_implied_clauses(&part->req);
-    memcpy(out, &part->req, sizeof *out);
+    requirement_copy(out, &part->req);
     free(part);
     return 0;
 }

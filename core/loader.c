@@ -258,49 +258,66 @@ static int skip_entry(const struct dirent *entry)
     return entry->d_name[0] != '.';
 }
 
-/* List the record files under path, sorted, with the walk's problems in
-** their places. */
-static void list_folder(struct load_list *list, const char *path, int depth, struct visited *visited)
+static void list_folder(struct load_list *list, const char *path, int depth, struct visited *visited);
+
+/* List one entry of the folder at path: a record file, or a folder to walk. */
+static void list_entry(struct load_list *list, const char *path, const struct dirent *entry, int depth,
+                       struct visited *visited)
 {
-    struct dirent **entries;
+    char *child = dup_printf("%s/%s", path, entry->d_name);
+    if (child == NULL) {
+        walk_problem(list, TRIAGE_ERROR, path, "out of memory reading '%s'; skipped", entry->d_name);
+        return;
+    }
+    /* The entry's type spares a stat per record file; links and file
+    ** systems that do not tell the type are asked. */
+    unsigned char type = entry->d_type;
+    int is_dir = type == DT_DIR || ((type == DT_LNK || type == DT_UNKNOWN) && path_is_dir(child));
+    if (is_dir) {
+        list_folder(list, child, depth + 1, visited);
+    } else if (ends_with_json(entry->d_name) && !is_supplement(entry->d_name)) {
+        struct load_item *item = list_item(list);
+        if (item != NULL) {
+            item->path = child;
+            child = NULL;
+        }
+    }
+    free(child);
+}
+
+/* Mark the folder at path visited and read its entries, sorted so that the
+** load order, and with it the first of two duplicate ids, does not depend
+** on the file system. Returns their number, or -1 after a walk problem. */
+static int open_folder(struct load_list *list, const char *path, int depth, struct visited *visited,
+                       struct dirent ***entries)
+{
     if (depth > MAX_FOLDER_DEPTH) {
         walk_problem(list, TRIAGE_WARNING, path, "folder nesting deeper than %d levels; not read", MAX_FOLDER_DEPTH);
-        return;
+        return -1;
     }
     int seen = visit(visited, path);
     if (seen != 0) {
         walk_problem(list, TRIAGE_WARNING, path, "%s",
                      seen > 0 ? "folder already read through another path (a symbolic link loop?); not read again"
                               : "cannot read folder: stat failed or out of memory");
-        return;
+        return -1;
     }
-    /* Sorted so that the load order, and with it the first of two duplicate
-    ** ids, does not depend on the file system. */
-    int n = scandir(path, &entries, skip_entry, alphasort);
-    if (n < 0) {
+    int n = scandir(path, entries, skip_entry, alphasort);
+    if (n < 0)
         walk_problem(list, TRIAGE_ERROR, path, "cannot read folder");
+    return n;
+}
+
+/* List the record files under path, sorted, with the walk's problems in
+** their places. */
+static void list_folder(struct load_list *list, const char *path, int depth, struct visited *visited)
+{
+    struct dirent **entries;
+    int n = open_folder(list, path, depth, visited, &entries);
+    if (n < 0)
         return;
-    }
     for (int i = 0; i < n; i++) {
-        char *child = dup_printf("%s/%s", path, entries[i]->d_name);
-        if (child == NULL) {
-            walk_problem(list, TRIAGE_ERROR, path, "out of memory reading '%s'; skipped", entries[i]->d_name);
-        } else {
-            /* The entry's type spares a stat per record file; links and
-            ** file systems that do not tell the type are asked. */
-            unsigned char type = entries[i]->d_type;
-            int is_dir = type == DT_DIR || ((type == DT_LNK || type == DT_UNKNOWN) && path_is_dir(child));
-            if (is_dir) {
-                list_folder(list, child, depth + 1, visited);
-            } else if (ends_with_json(entries[i]->d_name) && !is_supplement(entries[i]->d_name)) {
-                struct load_item *item = list_item(list);
-                if (item != NULL) {
-                    item->path = child;
-                    child = NULL;
-                }
-            }
-        }
-        free(child);
+        list_entry(list, path, entries[i], depth, visited);
         free(entries[i]);
     }
     free(entries);
@@ -309,12 +326,139 @@ static void list_folder(struct load_list *list, const char *path, int depth, str
 /* A folder with fewer record files than this per thread loads on one thread. */
 #define FILES_PER_THREAD 64
 
+/* One entry of the top folder, walked on its own thread in a parallel
+** walk: its files and problems in order, and the folders it read. */
+struct walk_part {
+    const char *root;
+    const struct dirent *entry;
+    struct load_list list;
+    struct visited visited;
+};
+
+static void walk_part(void *context, size_t i)
+{
+    struct walk_part *part = &((struct walk_part *)context)[i];
+    list_entry(&part->list, part->root, part->entry, 0, &part->visited);
+}
+
+static int by_folder(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Whether some folder was read by two parts, which a one-thread walk would
+** have read once. Each part's visited set starts with the shared root. */
+static int parts_overlap(const struct walk_part *parts, size_t count, int *failed)
+{
+    size_t total = 0;
+    for (size_t p = 0; p < count; p++)
+        total += parts[p].visited.count - 1;
+    uint64_t *folders = malloc((total ? total : 1) * 3 * sizeof *folders);
+    if (folders == NULL) {
+        *failed = 1;
+        return 1;
+    }
+    size_t n = 0;
+    for (size_t p = 0; p < count; p++)
+        for (size_t v = 1; v < parts[p].visited.count; v++, n++) {
+            folders[3 * n] = (uint64_t)parts[p].visited.items[v].dev;
+            folders[3 * n + 1] = (uint64_t)parts[p].visited.items[v].ino;
+            folders[3 * n + 2] = p;
+        }
+    qsort(folders, n, 3 * sizeof *folders, by_folder);
+    int overlap = 0;
+    for (size_t i = 1; i < n && !overlap; i++)
+        overlap = by_folder(&folders[3 * (i - 1)], &folders[3 * i]) == 0;
+    free(folders);
+    return overlap;
+}
+
+static void free_list(struct load_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        problem_list_free(&list->items[i].problems);
+        free(list->items[i].path);
+    }
+    free(list->items);
+}
+
+/* Walk the folder at path with one thread per entry of it, for a big
+** knowledge base where reading the folders costs as much as a third of the
+** load. The entries' lists are joined in order, so the result is the one
+** of list_folder, with one exception that is checked afterwards: a folder
+** reached from two entries (through a link), which one walk reads once.
+** Returns 0, or -1 when the caller must walk on one thread instead. */
+static int list_folder_parallel(struct load_list *list, const char *path)
+{
+    struct visited root = {NULL, 0, 0};
+    struct dirent **entries;
+    int n = open_folder(list, path, 0, &root, &entries);
+    if (n < 0) {
+        free(root.items);
+        return 0; /* the problem is in the list, as a one-thread walk puts it */
+    }
+    struct walk_part *parts = calloc(n > 0 ? (size_t)n : 1, sizeof *parts);
+    int rc = -1, failed = 0;
+    if (parts != NULL) {
+        for (int i = 0; i < n; i++) {
+            parts[i].root = path;
+            parts[i].entry = entries[i];
+            /* The root is visited already in each part, as in one walk. */
+            parts[i].visited.items = malloc(sizeof *root.items);
+            if (parts[i].visited.items == NULL) {
+                failed = 1;
+                continue;
+            }
+            parts[i].visited.items[0] = root.items[0];
+            parts[i].visited.count = parts[i].visited.cap = 1;
+        }
+        if (!failed) {
+            parallel_for((size_t)n, 4, walk_part, parts);
+            if (!parts_overlap(parts, (size_t)n, &failed))
+                rc = 0;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (parts != NULL) {
+            struct load_list *part = &parts[i].list;
+            for (size_t k = 0; k < part->count && rc == 0; k++) {
+                struct load_item *item = list_item(list);
+                if (item == NULL) {
+                    problem_list_free(&part->items[k].problems);
+                    free(part->items[k].path);
+                } else {
+                    *item = part->items[k];
+                }
+            }
+            if (rc == 0) {
+                list->failed |= part->failed;
+                free(part->items);
+            } else {
+                free_list(part);
+            }
+            free(parts[i].visited.items);
+        }
+        free(entries[i]);
+    }
+    free(entries);
+    free(parts);
+    free(root.items);
+    return rc;
+}
+
 static void load_folder(struct triage_engine *engine, const char *path)
 {
     struct load_list list = {0};
-    struct visited visited = {NULL, 0, 0};
-    list_folder(&list, path, 0, &visited);
-    free(visited.items);
+    if (list_folder_parallel(&list, path) != 0) {
+        free_list(&list);
+        memset(&list, 0, sizeof list);
+        struct visited visited = {NULL, 0, 0};
+        list_folder(&list, path, 0, &visited);
+        free(visited.items);
+    }
     parallel_for(list.count, FILES_PER_THREAD, read_listed, &list);
     for (size_t i = 0; i < list.count; i++)
         add_item(engine, &list.items[i]);

@@ -113,9 +113,21 @@ static void check_rate(struct validation *v, const struct json_node *node, const
     }
 }
 
-static void check_string_list(struct validation *v, const struct json_node *list, const char *field)
+static int is_string_list(const struct json_node *list)
 {
     if (list == NULL || list->type == JSON_NULL)
+        return 1;
+    if (list->type != JSON_ARRAY)
+        return 0;
+    for (size_t i = 0; i < list->u.array.count; i++)
+        if (list->u.array.items[i]->type != JSON_STRING)
+            return 0;
+    return 1;
+}
+
+static void check_string_list(struct validation *v, const struct json_node *list, const char *field)
+{
+    if (is_string_list(list))
         return;
     if (list->type != JSON_ARRAY) {
         expect_type(v, list, field, JSON_ARRAY);
@@ -128,7 +140,25 @@ static void check_string_list(struct validation *v, const struct json_node *list
     }
 }
 
-/* dead_ends[] or workarounds[]: objects with an action and a rate. */
+/* Report a string field of object that is missing or of another type. */
+static void report_not_string(struct validation *v, const struct json_node *object, const struct json_node *value,
+                              const char *path, const char *missing)
+{
+    if (value == NULL)
+        report(v, TRIAGE_ERROR, object, path, "%s", missing);
+    else
+        expect_type(v, value, path, JSON_STRING);
+}
+
+static int is_rate(const struct json_node *node)
+{
+    return node == NULL || node->type == JSON_NULL ||
+           (node->type == JSON_NUMBER && node->u.number >= 0.0 && node->u.number <= 1.0);
+}
+
+/* dead_ends[] or workarounds[]: objects with an action and a rate. A
+** field's path is written only for a problem: loading thousands of
+** records checks tens of thousands of fields that are fine. */
 static void check_fix_list(struct validation *v, const struct json_node *list, const char *field,
                            const char *rate_key)
 {
@@ -140,27 +170,32 @@ static void check_fix_list(struct validation *v, const struct json_node *list, c
     }
     for (size_t i = 0; i < list->u.array.count; i++) {
         const struct json_node *item = list->u.array.items[i];
-        char path[128];
-        snprintf(path, sizeof path, "%s[%zu]", field, i);
+        char path[160];
         if (item->type != JSON_OBJECT) {
+            snprintf(path, sizeof path, "%s[%zu]", field, i);
             expect_type(v, item, path, JSON_OBJECT);
             continue;
         }
-        char sub[160];
-        snprintf(sub, sizeof sub, "%s.action", path);
         const struct json_node *action = json_get(item, "action");
-        if (action == NULL)
-            report(v, TRIAGE_ERROR, item, sub, "%s", "missing: every entry needs an action");
-        else
-            expect_type(v, action, sub, JSON_STRING);
-        snprintf(sub, sizeof sub, "%s.%s", path, rate_key);
-        check_rate(v, json_get(item, rate_key), sub);
-        snprintf(sub, sizeof sub, "%s.how", path);
+        if (action == NULL || action->type != JSON_STRING) {
+            snprintf(path, sizeof path, "%s[%zu].action", field, i);
+            report_not_string(v, item, action, path, "missing: every entry needs an action");
+        }
+        const struct json_node *rate = json_get(item, rate_key);
+        if (!is_rate(rate)) {
+            snprintf(path, sizeof path, "%s[%zu].%s", field, i, rate_key);
+            check_rate(v, rate, path);
+        }
         const struct json_node *how = json_get(item, "how");
-        if (how != NULL && how->type != JSON_NULL)
-            expect_type(v, how, sub, JSON_STRING);
-        snprintf(sub, sizeof sub, "%s.sources", path);
-        check_string_list(v, json_get(item, "sources"), sub);
+        if (how != NULL && how->type != JSON_NULL && how->type != JSON_STRING) {
+            snprintf(path, sizeof path, "%s[%zu].how", field, i);
+            expect_type(v, how, path, JSON_STRING);
+        }
+        const struct json_node *sources = json_get(item, "sources");
+        if (!is_string_list(sources)) {
+            snprintf(path, sizeof path, "%s[%zu].sources", field, i);
+            check_string_list(v, sources, path);
+        }
     }
 }
 
@@ -183,26 +218,28 @@ static void check_graph(struct validation *v, const struct json_node *graph)
             expect_type(v, list, field, JSON_ARRAY);
             continue;
         }
+        /* Paths are written for problems only, as in check_fix_list. */
         for (size_t i = 0; i < list->u.array.count; i++) {
             const struct json_node *edge = list->u.array.items[i];
-            char path[160];
-            snprintf(path, sizeof path, "%s[%zu]", field, i);
+            char path[192];
             if (edge->type == JSON_STRING)
                 continue;
             if (edge->type != JSON_OBJECT) {
+                snprintf(path, sizeof path, "%s[%zu]", field, i);
                 report(v, TRIAGE_ERROR, edge, path, "expected an id string or an object with error_id, got %s",
                        json_type_name(edge->type));
                 continue;
             }
-            char sub[192];
-            snprintf(sub, sizeof sub, "%s.error_id", path);
             const struct json_node *target = json_get(edge, "error_id");
-            if (target == NULL)
-                report(v, TRIAGE_ERROR, edge, sub, "%s", "missing: an edge object needs error_id");
-            else
-                expect_type(v, target, sub, JSON_STRING);
-            snprintf(sub, sizeof sub, "%s.probability", path);
-            check_rate(v, json_get(edge, "probability"), sub);
+            if (target == NULL || target->type != JSON_STRING) {
+                snprintf(path, sizeof path, "%s[%zu].error_id", field, i);
+                report_not_string(v, edge, target, path, "missing: an edge object needs error_id");
+            }
+            const struct json_node *probability = json_get(edge, "probability");
+            if (!is_rate(probability)) {
+                snprintf(path, sizeof path, "%s[%zu].probability", field, i);
+                check_rate(v, probability, path);
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 /* Unit tests of record loading, validation and matching through the public API. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -133,6 +134,61 @@ static void test_large_folder_loads_in_order(void)
     rmdir(dir);
 }
 
+/* Top folders are walked on several threads. A folder reached from two
+** of them through a link is read once, through the first path in walk
+** order, and the other path gets the warning, as in a one-thread walk. */
+static void test_linked_folder_read_once_in_walk_order(void)
+{
+    char dir[] = "/tmp/triage-walk-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512];
+    static const char *const folders[] = {"a", "b", "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"};
+    size_t count = sizeof folders / sizeof folders[0];
+    for (size_t i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, folders[i]);
+        CHECK(mkdir(path, 0700) == 0);
+        if (i == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/r.json", dir, folders[i]);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (f != NULL) {
+            fprintf(f, "{\"id\": \"walk/%s\", \"signature\": \"walk %s\", \"regex\": \"walk %s\\\\b\"}", folders[i],
+                    folders[i], folders[i]);
+            fclose(f);
+        }
+    }
+    snprintf(path, sizeof path, "%s/a/link", dir);
+    CHECK(symlink("../b", path) == 0);
+
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == (int)count - 1);
+        CHECK(triage_problem_count(engine) == 1);
+        const triage_problem *p = triage_problem_at(engine, 0);
+        snprintf(path, sizeof path, "%s/b", dir);
+        CHECK(p != NULL);
+        CHECK(p != NULL && p->file != NULL);
+        CHECK(p != NULL && p->file != NULL && strcmp(p->file, path) == 0);
+        CHECK_STR_CONTAINS(p ? p->message : NULL, "already read");
+        triage_hit hits[2];
+        CHECK(triage_match(engine, "walk b", 6, hits, 2) == 1);
+        triage_close(&engine);
+    }
+    unlink(path);
+    for (size_t i = count; i-- > 0;) {
+        snprintf(path, sizeof path, "%s/%s/r.json", dir, folders[i]);
+        unlink(path);
+        if (i == 0) {
+            snprintf(path, sizeof path, "%s/a/link", dir);
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, folders[i]);
+        rmdir(path);
+    }
+    rmdir(dir);
+}
+
 static void test_match_ranks_specific_record_first(void)
 {
     triage_engine *engine = open_engine();
@@ -224,6 +280,7 @@ int main(void)
     test_good_records_load();
     test_bad_records_reported_and_skipped();
     test_large_folder_loads_in_order();
+    test_linked_folder_read_once_in_walk_order();
     test_match_ranks_specific_record_first();
     test_match_multiline_reports_line();
     test_reference_record_first_for_relay_line();
