@@ -138,6 +138,10 @@ end
 
 
 local function quote(s)
+  -- Plain ASCII, most strings, needs neither sanitizing nor escapes.
+  if not string.find(s, '[%c"\\\128-\255]') then
+    return '"' .. s .. '"'
+  end
   s = M.sanitize_utf8(s)
   if not string.find(s, '[%c"\\]') then
     return '"' .. s .. '"'
@@ -308,14 +312,18 @@ local function encode_object(t, state, depth)
   if #names == 0 then
     return "{}"
   end
-  local colon = state.indent and ": " or ":"
+  local key_texts = state.key_texts
   local inner = newline(state, depth + 1)
   local parts = {}
   for i, name in ipairs(names) do
     state.keys[depth + 1] = name
     state.in_array[depth + 1] = false
-    parts[i] = inner .. quote(name) .. colon
-      .. encode_value(t[original[name]], state, depth + 1, name)
+    local key = key_texts[name]
+    if key == nil then
+      key = quote(name) .. (state.indent and ": " or ":")
+      key_texts[name] = key
+    end
+    parts[i] = inner .. key .. encode_value(t[original[name]], state, depth + 1, name)
   end
   return "{" .. table.concat(parts, ",") .. newline(state, depth) .. "}"
 end
@@ -398,6 +406,7 @@ function M.encode(value, opts)
     indent = indent,
     breaks = indent and {} or nil,
     rank = rank_of(opts.key_order or M.key_order),
+    key_texts = {}, -- per key name: its quoted text and the colon
     open = {},
     keys = {},
     in_array = {},
