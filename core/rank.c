@@ -256,14 +256,47 @@ double literal_chars(const char *pattern, size_t len)
 
 /* {==== tokens */
 
+/* Classes of bytes for the tokenizer, as bits of byte_class[]. */
+enum {
+    B_TOKEN = 1,       /* a letter, a digit or a byte from 0x80 up */
+    B_NOT_DIGIT = 2,   /* a token byte other than a digit */
+    B_NOT_HEX = 4,     /* a token byte other than a hex digit in either case */
+    B_DIGIT = 8,       /* 0-9 */
+    B_RUN_END = 16,    /* ends a run that path_like reads: space, tab, CR, LF, ' " , ) > */
+    B_SPACE = 32,      /* space, tab, CR, LF */
+    B_QUOTE = 64,      /* ' " ` */
+    B_PATH_MARK = 128, /* @ . / \ : which path_like counts */
+};
+
+/* The class of every byte value, one row of 16 per line (0x00-0x0F first).
+** A table read is cheaper than the comparisons on a per-byte path. */
+static const unsigned char byte_class[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x30, 0x30, 0x00, 0x00, 0x30, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x30, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x50, 0x00, 0x10, 0x00, 0x00, 0x10, 0x00, 0x80, 0x80,
+    0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x80, 0x00, 0x00, 0x00, 0x10, 0x00,
+    0x80, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x00, 0x80, 0x00, 0x00, 0x00,
+    0x40, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+};
+
 static int is_token_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+    return byte_class[c] & B_TOKEN;
 }
 
 static int is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    return byte_class[c] & B_SPACE;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -315,7 +348,7 @@ static size_t quoted_name(const char *text, size_t len, size_t i)
 /* Whether c ends a run that path_like reads. */
 static int is_run_end(unsigned char c)
 {
-    return is_space(c) || c == '\'' || c == '"' || c == ',' || c == ')' || c == '>';
+    return byte_class[c] & B_RUN_END;
 }
 
 /* Hash the word text[i..) into out[*n] unless it is a single letter or a
@@ -327,29 +360,27 @@ static int is_run_end(unsigned char c)
 static size_t add_word(const char *text, size_t len, size_t i, uint64_t *out, size_t *n, uint64_t quoted)
 {
     const unsigned char *p = (const unsigned char *)text;
-    size_t start = i;
-    int digits = 1, hex = 1, hex_digit = 0;
+    size_t start = i, hashed_end = len - i > WORD_MAX ? i + WORD_MAX : len;
+    unsigned classes = 0; /* of the hashed bytes */
     uint64_t h = HASH_SEED;
-    for (; i < len && is_token_byte(p[i]); i++) {
+    for (; i < hashed_end; i++) {
         unsigned char c = p[i];
-        if (c >= 'A' && c <= 'Z')
-            c += 32;
-        if (i - start < WORD_MAX) {
-            h = hash_step(h, c);
-            if (c >= '0' && c <= '9')
-                hex_digit = 1;
-            else if (!(c >= 'a' && c <= 'f'))
-                hex = 0;
-        }
-        if (c < '0' || c > '9')
-            digits = 0;
+        unsigned cls = byte_class[c];
+        if (!(cls & B_TOKEN))
+            break;
+        classes |= cls;
+        h = hash_step(h, (unsigned char)(c + ((unsigned)(c - 'A') < 26u ? 32 : 0)));
     }
-    size_t w = i - start < WORD_MAX ? i - start : WORD_MAX;
+    size_t w = i - start;
+    unsigned tail = 0; /* of the bytes past WORD_MAX, for the digit test */
+    for (; i < len && (byte_class[p[i]] & B_TOKEN); i++)
+        tail |= byte_class[p[i]];
+    int digits = !((classes | tail) & B_NOT_DIGIT);
     if (w < 2 && !digits)
         return i; /* a single letter carries no meaning */
     /* A long number or a hex id names an instance: a wildcard. */
-    if (digits ? w >= 4
-               : (w >= 6 ? hex && hex_digit : w >= 3 && p[start] == '0' && (p[start + 1] | 32) == 'x'))
+    int hex_id = !(classes & B_NOT_HEX) && (classes & B_DIGIT);
+    if (digits ? w >= 4 : (w >= 6 ? hex_id : w >= 3 && p[start] == '0' && (p[start + 1] | 32) == 'x'))
         return i;
     out[(*n)++] = (h & ~3ull) | quoted | (uint64_t)digits;
     return i;
@@ -369,7 +400,12 @@ static size_t path_rest(const char *text, size_t len, size_t i, size_t k)
 {
     size_t slashes = 0, digit_dots = 0;
     int at = 0, mail = 0;
-    for (; k < len && !is_run_end((unsigned char)text[k]); k++) {
+    for (; k < len; k++) {
+        unsigned cls = byte_class[(unsigned char)text[k]];
+        if (cls & B_RUN_END)
+            break;
+        if (!(cls & B_PATH_MARK))
+            continue;
         char c = text[k];
         if (c == '@')
             at = 1;
@@ -412,7 +448,7 @@ size_t tokenize(const char *text, size_t len, uint64_t *out, size_t max)
     while (i < len && n < max) {
         unsigned char c = (unsigned char)text[i];
         if (!is_token_byte(c)) {
-            size_t quoted = quoted_name(text, len, i);
+            size_t quoted = byte_class[c] & B_QUOTE ? quoted_name(text, len, i) : 0;
             if (quoted > 0) {
                 size_t k = i + 1, end = i + quoted - 1;
                 while (k < end && n < max) {
