@@ -145,6 +145,17 @@ int hex_digit_value(int c);
 int is_ascii_text(const char *text, size_t len);
 int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 void lower_ascii(char *out, const char *in, size_t len);
+/* The byte pairs that occur in a text, to rule out most absent literals
+** before a substring search: a literal whose pairs are not all in the set
+** is not in the text. A byte is one of 64 classes (letters without case,
+** digits, common punctuation, and all the rest), so bits[a] has bit b for
+** the pair of classes a, b. */
+struct pair_set {
+    uint64_t bits[64];
+};
+void pair_set_build(struct pair_set *set, const char *text, size_t len);
+/* Whether needle occurs in hay, whose pair set is given. */
+int find_bytes_in(const char *hay, size_t hay_len, const struct pair_set *set, const char *needle, size_t needle_len);
 /* Index of the first '\n' or '\r' of text, or len. */
 size_t line_end(const char *text, size_t len);
 void *xmalloc_or_null(size_t size);
@@ -290,6 +301,7 @@ struct rank_line {
     ** non-ASCII bytes or is longer than RANK_LINE_LOWERED). */
     int lowered_state;
     char lowered[RANK_LINE_LOWERED];
+    struct pair_set pairs; /* of lowered */
 };
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
                 struct rank_line *words, struct hit *hit);

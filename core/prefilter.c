@@ -120,6 +120,7 @@ struct prefilter_scratch {
     size_t lowered_cap;
     size_t lowered_len;
     int lowered_ready;
+    struct pair_set pairs; /* of the lowercased line */
     uint8_t *is_candidate;    /* per record */
     uint32_t *candidates;
     size_t candidate_count;
@@ -1223,10 +1224,12 @@ static int line_has_extra(const struct prefilter *pf, struct prefilter_scratch *
         if (reserve(&s->lowered, &s->lowered_cap, len) != 0)
             return 1; /* keeping the clause is always safe */
         lower_ascii(s->lowered, text, len);
+        pair_set_build(&s->pairs, s->lowered, len);
         s->lowered_len = len;
         s->lowered_ready = 1;
     }
-    int found = find_bytes(s->lowered, s->lowered_len, pf->pool + pf->extra_offset[e], pf->extra_length[e]);
+    /* Most extras checked are absent, which their byte pairs mostly show. */
+    int found = find_bytes_in(s->lowered, s->lowered_len, &s->pairs, pf->pool + pf->extra_offset[e], pf->extra_length[e]);
     s->extra_state[e] = found ? 1 : 2;
     s->checked[s->checked_count++] = e;
     return found;

@@ -933,6 +933,7 @@ static void prepare_lowered(struct rank_line *words, const char *line, size_t li
     if (!is_ascii_text(line, line_len))
         return;
     lower_ascii(words->lowered, line, line_len);
+    pair_set_build(&words->pairs, words->lowered, line_len);
     words->lowered_state = 1;
 }
 
@@ -954,7 +955,8 @@ static int may_match(struct branch *b, struct rank_line *words, const char *line
     for (size_t c = 0; c < need->count; c++) {
         const struct requirement_clause *clause = &need->clause[c];
         unsigned t = 0;
-        while (t < clause->count && find_bytes(words->lowered, line_len, clause->literal[t], clause->length[t]))
+        while (t < clause->count &&
+               find_bytes_in(words->lowered, line_len, &words->pairs, clause->literal[t], clause->length[t]))
             t++;
         if (t == clause->count)
             return 1;
@@ -1226,7 +1228,8 @@ static int quotes_signature(const struct rank_record *rr, const struct record *r
     prepare_lowered(words, line, line_len);
     if (words->lowered_state != 1)
         return contains_text(line, line_len, record->signature);
-    return rr->signature_len > 0 && find_bytes(words->lowered, line_len, rr->signature_lower, rr->signature_len);
+    return rr->signature_len > 0 &&
+           find_bytes_in(words->lowered, line_len, &words->pairs, rr->signature_lower, rr->signature_len);
 }
 
 /* Tokenize the line into words once, for all the hits on it. */

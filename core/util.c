@@ -295,6 +295,48 @@ int find_bytes(const char *hay, size_t hay_len, const char *needle, size_t needl
 #endif
 }
 
+/* The class of each byte for pair sets: 0-25 the letters in either case,
+** 26-35 the digits, 36-61 common punctuation, 63 every other byte. */
+static const unsigned char pair_class[256] = {
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    36, 54, 48, 53, 63, 60, 59, 49, 44, 45, 57, 58, 43, 38, 37, 41,
+    26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 40, 56, 51, 42, 52, 55,
+    50,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 46, 61, 47, 63, 39,
+    63,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+};
+
+void pair_set_build(struct pair_set *set, const char *text, size_t len)
+{
+    memset(set->bits, 0, sizeof set->bits);
+    const unsigned char *p = (const unsigned char *)text;
+    unsigned before = len > 0 ? pair_class[p[0]] : 0;
+    for (size_t i = 1; i < len; i++) {
+        unsigned now = pair_class[p[i]];
+        set->bits[before] |= 1ull << now;
+        before = now;
+    }
+}
+
+int find_bytes_in(const char *hay, size_t hay_len, const struct pair_set *set, const char *needle, size_t needle_len)
+{
+    const unsigned char *p = (const unsigned char *)needle;
+    for (size_t i = 1; i < needle_len; i++)
+        if (!(set->bits[pair_class[p[i - 1]]] & (1ull << pair_class[p[i]])))
+            return 0;
+    return find_bytes(hay, hay_len, needle, needle_len);
+}
+
 size_t line_end(const char *text, size_t len)
 {
     size_t i = 0;
