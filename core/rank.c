@@ -553,10 +553,9 @@ struct need {
 
 struct branch {
     char *pattern;
-    /* A branch of a record with several: compiled on its first test, as
+    /* Compiled on the first test of the branch or signature pattern, as
     ** most records never hit in a scan, and shared by the worker threads.
-    ** NULL before, NO_CODE when the branch does not compile alone. The
-    ** signature pattern is compiled when the records are prepared. */
+    ** NULL before, NO_CODE when the pattern does not compile alone. */
     _Atomic(pcre2_code *) code;
     struct lazy_jit jit; /* code JIT-compiled once used often (match.c) */
     double literal;
@@ -575,7 +574,8 @@ struct token_set {
 struct rank_record {
     struct branch *branches;
     size_t branch_count;
-    struct branch signature; /* the signature as a pattern; code NULL when too short to say much */
+    struct branch signature; /* the signature as a pattern, compiled on first use like a branch */
+    int signature_usable;    /* the signature is long enough to say much as a pattern */
     int signature_may_hit;   /* the signature pattern counts as a hit where the regex misses */
     char *signature_lower;   /* the signature in lowercase, to find it in a lowercased line */
     size_t signature_len;
@@ -824,12 +824,7 @@ static int compile_signature(struct rank_record *rr, const struct record *record
     if (rr->signature.pattern == NULL)
         return -1;
     rr->signature.literal = literal_chars(rr->signature.pattern, strlen(rr->signature.pattern));
-    if (count < SIGNATURE_MIN_TOKENS && rr->signature.literal < SIGNATURE_MIN_LITERAL)
-        return 0;
-    int errcode;
-    PCRE2_SIZE erroffset;
-    rr->signature.code = pcre2_compile((PCRE2_SPTR)rr->signature.pattern, PCRE2_ZERO_TERMINATED, BRANCH_OPTIONS,
-                                       &errcode, &erroffset, NULL);
+    rr->signature_usable = count >= SIGNATURE_MIN_TOKENS || rr->signature.literal >= SIGNATURE_MIN_LITERAL;
     return 0;
 }
 
@@ -978,7 +973,9 @@ static void free_rank_record(struct rank_record *rr)
     }
     free(rr->branches);
     free(rr->signature.pattern);
-    pcre2_code_free(rr->signature.code);
+    pcre2_code *signature_code = atomic_load(&rr->signature.code);
+    if (signature_code != NO_CODE)
+        pcre2_code_free(signature_code);
     lazy_jit_free(&rr->signature.jit);
     free_need(&rr->signature);
     for (size_t t = 0; t < rr->text_count; t++) {
@@ -1190,12 +1187,16 @@ static double text_similarity(const struct token_set *text, const uint64_t *toke
 static int match_signature(const struct rank_record *rr, struct match_scratch *scratch, const char *line,
                            size_t line_len, struct rank_line *words, size_t *start, size_t *end)
 {
-    if (rr->signature.code == NULL || scratch == NULL)
+    if (!rr->signature_usable || scratch == NULL)
         return 0;
-    if (!may_match((struct branch *)&rr->signature, words, line, line_len))
+    struct branch *signature = (struct branch *)&rr->signature;
+    if (!may_match(signature, words, line, line_len))
+        return 0;
+    const pcre2_code *plain = branch_code(signature);
+    if (plain == NULL)
         return 0;
     int jit;
-    const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&rr->signature.jit, rr->signature.code, line_len, &jit);
+    const pcre2_code *code = lazy_jit_code(&signature->jit, plain, line_len, &jit);
     return pattern_match(code, jit, scratch, line, line_len, start, end) == MATCH_HIT;
 }
 
@@ -1328,7 +1329,9 @@ const char *rank_signature_pattern(const struct triage_engine *engine, size_t r)
     if (engine->rank_records == NULL || r >= engine->rank_record_count)
         return NULL;
     const struct rank_record *rr = &engine->rank_records[r];
-    return rr->signature.code != NULL && rr->signature_may_hit ? rr->signature.pattern : NULL;
+    /* NOTE: a pattern that PCRE2 rejects (only a signature too long for it
+    ** could be) is still returned: its prefilter candidates never match. */
+    return rr->signature_usable && rr->signature_may_hit ? rr->signature.pattern : NULL;
 }
 
 int rank_signature_match(const struct triage_engine *engine, size_t r, struct match_scratch *scratch,
