@@ -89,6 +89,12 @@ struct record {
     ** MATCH_INVALID_UTF matches those wrongly on multibyte characters
     ** (fixed in 10.43), so subjects with non-ASCII bytes use the interpreter. */
     int jit_ascii_only;
+    /* For subjects of ASCII bytes only: the regex compiled without UTF,
+    ** whose JIT code runs faster and matches such text alike. Built once
+    ** the record is used often (match.c): NULL before, and a sign of none
+    ** when the regex is not ASCII text or the variant differs in groups. */
+    _Atomic(pcre2_code *) ascii_code;
+    atomic_int ascii_started;
     atomic_uint limit_hits;
     atomic_int first_limit;    /* enum match_limit_kind of the first limit hit */
     atomic_int quarantined;    /* set after QUARANTINE_AFTER limit hits: no longer matched */

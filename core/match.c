@@ -77,6 +77,12 @@ struct match_scratch {
 ** start positions. */
 static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
                                         PCRE2_NEVER_BACKSLASH_C | PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
+/* The same without UTF, for the ASCII variant of a regex that is ASCII text
+** (record->ascii_code). On a subject of ASCII bytes a character is a byte
+** either way, and caseless matching folds the same letters: the UTF-only
+** foldings, such as U+212A KELVIN SIGN with k, need non-ASCII subjects. */
+static const uint32_t ASCII_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_BACKSLASH_C |
+                                      PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
 
 /* {==== End assertions and invalid UTF-8
 **
@@ -917,10 +923,47 @@ const pcre2_code *record_code_for(const struct record *record, const char *subje
     return jit_code_for(&r->lazy_jit, record->code, record->jit, len, jit);
 }
 
+/* The sign of a record whose ASCII variant is not built (see ascii_code). */
+static char no_ascii_code;
+#define NO_ASCII_CODE ((pcre2_code *)&no_ascii_code)
+
+/* Return the JIT-compiled ASCII variant of the record's regex, or NULL. It
+** is built once the regex itself has been JIT-compiled, by one thread, and
+** only when it compiles with the same groups and anchoring. */
+static const pcre2_code *ascii_code_for(const struct record *record)
+{
+    struct record *r = (struct record *)record;
+    pcre2_code *code = atomic_load_explicit(&r->ascii_code, memory_order_acquire);
+    if (code != NULL)
+        return code == NO_ASCII_CODE ? NULL : code;
+    if (atomic_load_explicit(&r->lazy_jit.code, memory_order_acquire) == NULL ||
+        atomic_exchange(&r->ascii_started, 1) != 0)
+        return NULL;
+    code = NULL;
+    if (!has_non_ascii(record->regex, strlen(record->regex))) {
+        pcre2_compile_context *ctx = new_compile_context();
+        int errcode;
+        PCRE2_SIZE erroffset;
+        code = ctx != NULL ? compile_pattern(record->regex, ASCII_OPTIONS, &errcode, &erroffset, ctx) : NULL;
+        pcre2_compile_context_free(ctx);
+        if (code != NULL && (capture_count(code) != capture_count(record->code) ||
+                             is_anchored(code) != record->anchored || pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) != 0)) {
+            pcre2_code_free(code);
+            code = NULL;
+        }
+    }
+    atomic_store_explicit(&r->ascii_code, code != NULL ? code : NO_ASCII_CODE, memory_order_release);
+    return code;
+}
+
 void record_release_jit(struct record *record)
 {
     lazy_jit_free(&record->lazy_jit);
     lazy_jit_free(&record->floating_lazy_jit);
+    pcre2_code *ascii = atomic_exchange(&record->ascii_code, NULL);
+    if (ascii != NO_ASCII_CODE)
+        pcre2_code_free(ascii);
+    atomic_store(&record->ascii_started, 0);
 }
 
 static int is_continuation(char c)
@@ -1043,6 +1086,9 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     int code_jit;
     const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
     int ascii = !has_non_ascii(subject, len);
+    const pcre2_code *fast = ascii && !(options & PCRE2_NO_JIT) ? ascii_code_for(record) : NULL;
+    if (fast != NULL)
+        return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options, kind);
     int invalid = !ascii && !is_valid_utf8(subject, len);
     /* The floating code of a .*-anchored regex has many start positions. */
     int floating = record->floating_code != NULL && invalid;
