@@ -307,14 +307,22 @@ int engine_match_candidates(const struct triage_engine *engine, struct match_scr
         }
         const uint32_t *subset = NULL;
         size_t subset_count = line_len == 0 ? 0 : SIZE_MAX;
+        struct line_lowered lowered = {NULL, NULL};
         if (candidates != NULL && line_len > 0)
-            subset_count = candidates(context, line, line_len, &subset);
+            subset_count = candidates(context, line, line_len, &subset, &lowered);
         if (subset_count == SIZE_MAX) {
             subset = NULL;
             subset_count = engine->record_count;
         }
         words->ready = 0;
         words->lowered_state = 0;
+        /* The prefilter's lowercase copy serves ranking too, within the
+        ** bound that ranking keeps for its own. */
+        if (lowered.text != NULL && lowered.pairs != NULL && line_len <= RANK_LINE_LOWERED) {
+            words->lowered = lowered.text;
+            words->pairs = lowered.pairs;
+            words->lowered_state = 1;
+        }
         for (size_t k = 0; k < subset_count; k++) {
             size_t r = subset != NULL ? subset[k] : k;
             const struct record *record = engine->records[r];

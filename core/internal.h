@@ -306,8 +306,10 @@ struct rank_line {
     ** lowered_state: 0 not built yet, 1 built, -1 none (the line has
     ** non-ASCII bytes or is longer than RANK_LINE_LOWERED). */
     int lowered_state;
-    char lowered[RANK_LINE_LOWERED];
-    struct pair_set pairs; /* of lowered */
+    const char *lowered;          /* lowered_copy, or the copy that the prefilter made */
+    const struct pair_set *pairs; /* of lowered */
+    char lowered_copy[RANK_LINE_LOWERED];
+    struct pair_set pair_copy;
 };
 void rank_score(const struct triage_engine *engine, const struct record *record, const char *line, size_t line_len,
                 struct rank_line *words, struct hit *hit);
@@ -334,7 +336,14 @@ int engine_match_text(const struct triage_engine *engine, struct match_scratch *
                       size_t len, struct hit **hits, size_t *count);
 /* Candidate records for one line: *records receives their indexes in
 ** ascending order; returns how many, or SIZE_MAX for every record. */
-typedef size_t (*line_candidates_fn)(void *context, const char *line, size_t len, const uint32_t **records);
+/* The line in lowercase and its pair set, which a candidates callback
+** hands on when it made them for a line of ASCII bytes; NULL otherwise. */
+struct line_lowered {
+    const char *text;
+    const struct pair_set *pairs;
+};
+typedef size_t (*line_candidates_fn)(void *context, const char *line, size_t len, const uint32_t **records,
+                                     struct line_lowered *lowered);
 int engine_match_candidates(const struct triage_engine *engine, struct match_scratch *scratch, const char *text,
                             size_t len, line_candidates_fn candidates, void *context, struct hit **hits,
                             size_t *count);

@@ -121,6 +121,7 @@ struct prefilter_scratch {
     size_t lowered_len;
     int lowered_ready;
     struct pair_set pairs; /* of the lowercased line */
+    int line_ascii;        /* the last line has ASCII bytes only, so lowered is the line's */
     uint8_t *is_candidate;    /* per record */
     uint32_t *candidates;
     size_t candidate_count;
@@ -1237,7 +1238,6 @@ static int line_has_extra(const struct prefilter *pf, struct prefilter_scratch *
 
 static void judge_clauses(const struct prefilter *pf, struct prefilter_scratch *s, const char *text, size_t len)
 {
-    s->lowered_ready = 0;
     for (size_t f = 0; f < s->found_count; f++) {
         uint32_t literal = s->found[f];
         for (uint32_t k = pf->posting_start[literal]; k < pf->posting_start[literal + 1]; k++) {
@@ -1382,11 +1382,22 @@ static void reset(struct prefilter_scratch *s)
     s->candidate_count = 0;
 }
 
+int prefilter_lowered(const struct prefilter_scratch *s, const char **lowered, const struct pair_set **pairs)
+{
+    if (!s->line_ascii || !s->lowered_ready)
+        return 0;
+    *lowered = s->lowered;
+    *pairs = &s->pairs;
+    return 1;
+}
+
 size_t prefilter_candidates(const struct prefilter *pf, struct prefilter_scratch *s, const char *line, size_t len,
                             const uint32_t **records)
 {
     reset(s);
+    s->lowered_ready = 0;
     int ascii = is_ascii_text(line, len);
+    s->line_ascii = ascii;
     const char *text = line; /* what the database reads */
     size_t text_len = len;
     const char *words = line; /* where extras are looked for */

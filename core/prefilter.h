@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct pair_set;
+
 /* {==== literal requirements (literals.c) */
 
 #define REQUIREMENT_MAX_CLAUSES 64
@@ -86,6 +88,10 @@ void prefilter_scratch_free(struct prefilter_scratch *scratch);
 ** (the caller then matches every record). */
 size_t prefilter_candidates(const struct prefilter *prefilter, struct prefilter_scratch *scratch, const char *line,
                             size_t len, const uint32_t **records);
+/* The lowercase copy of the last line that prefilter_candidates searched,
+** and its pair set, when it made them and the line has ASCII bytes only.
+** Returns 1 with both set, else 0. Valid until the next call. */
+int prefilter_lowered(const struct prefilter_scratch *scratch, const char **lowered, const struct pair_set **pairs);
 
 /* The default cache folder: $XDG_CACHE_HOME/triage or ~/.cache/triage, or
 ** NULL when neither is set. Free with free(). */

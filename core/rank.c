@@ -927,8 +927,10 @@ static void prepare_lowered(struct rank_line *words, const char *line, size_t li
         return;
     if (!is_ascii_text(line, line_len))
         return;
-    lower_ascii(words->lowered, line, line_len);
-    pair_set_build(&words->pairs, words->lowered, line_len);
+    lower_ascii(words->lowered_copy, line, line_len);
+    pair_set_build(&words->pair_copy, words->lowered_copy, line_len);
+    words->lowered = words->lowered_copy;
+    words->pairs = &words->pair_copy;
     words->lowered_state = 1;
 }
 
@@ -951,7 +953,7 @@ static int may_match(struct branch *b, struct rank_line *words, const char *line
         const struct requirement_clause *clause = &need->clause[c];
         unsigned t = 0;
         while (t < clause->count &&
-               find_bytes_in(words->lowered, line_len, &words->pairs, clause->literal[t], clause->length[t]))
+               find_bytes_in(words->lowered, line_len, words->pairs, clause->literal[t], clause->length[t]))
             t++;
         if (t == clause->count)
             return 1;
@@ -1230,7 +1232,7 @@ static int quotes_signature(const struct rank_record *rr, const struct record *r
     if (words->lowered_state != 1)
         return contains_text(line, line_len, record->signature);
     return rr->signature_len > 0 &&
-           find_bytes_in(words->lowered, line_len, &words->pairs, rr->signature_lower, rr->signature_len);
+           find_bytes_in(words->lowered, line_len, words->pairs, rr->signature_lower, rr->signature_len);
 }
 
 /* Tokenize the line into words once, for all the hits on it. */

@@ -229,14 +229,21 @@ static int grow_array(void **items, size_t *cap, size_t need, size_t size)
 /* Candidates of one segment of a line for engine_match_candidates. A line
 ** without a carriage return inside is one segment, whose candidates were
 ** found before; others are searched here. */
-static size_t segment_candidates(void *context, const char *line, size_t len, const uint32_t **records)
+static size_t segment_candidates(void *context, const char *line, size_t len, const uint32_t **records,
+                                 struct line_lowered *lowered)
 {
     struct worker_state *w = context;
+    size_t count;
     if (line == w->known_line && len == w->known_len) {
         *records = w->known;
-        return w->known_count;
+        count = w->known_count;
+    } else {
+        count = prefilter_candidates(w->scan->prefilter, w->prefilter, line, len, records);
     }
-    return prefilter_candidates(w->scan->prefilter, w->prefilter, line, len, records);
+    /* Ranking reuses the prefilter's lowercase copy of the line. */
+    if (!prefilter_lowered(w->prefilter, &lowered->text, &lowered->pairs))
+        lowered->text = NULL;
+    return count;
 }
 
 static int record_captures(struct worker_state *w, struct scan_chunk *chunk, const struct hit *hit,
