@@ -124,6 +124,7 @@ struct triage_engine {
     /* Token document frequencies for ranking, rebuilt when records change. */
     uint64_t *df_keys;
     uint32_t *df_counts;
+    double *df_base; /* per slot: the idf of a plain word with that count (rank.c) */
     size_t df_cap;
     struct rank_record *rank_records; /* per record: regex branches and token sets (rank.c) */
     size_t rank_record_count;

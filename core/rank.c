@@ -501,13 +501,24 @@ static uint32_t document_frequency(const struct triage_engine *engine, uint64_t 
 /* Inverse document frequency of a token over the loaded records'
 ** signatures and aliases: a word in every record weighs 1, a word in none
 ** log(N + 1) + 1. Numbers weigh half. */
-static double idf_of(const struct triage_engine *engine, uint64_t token, uint32_t df)
+static double base_idf(const struct triage_engine *engine, uint32_t df)
 {
     double n = (double)engine->record_count;
-    double weight = log((n + 1.0) / ((double)df + 1.0)) + 1.0;
+    return log((n + 1.0) / ((double)df + 1.0)) + 1.0;
+}
+
+/* The idf of a token from that of a plain word with its count. */
+static double token_idf(double base, uint64_t token)
+{
+    double weight = base;
     if (token & 2)
         weight *= QUOTED_WEIGHT;
     return (token & 1) ? weight * 0.5 : weight;
+}
+
+static double idf_of(const struct triage_engine *engine, uint64_t token, uint32_t df)
+{
+    return token_idf(base_idf(engine, df), token);
 }
 
 static double idf(const struct triage_engine *engine, uint64_t token)
@@ -998,8 +1009,10 @@ void rank_release(struct triage_engine *engine)
     engine->rank_record_count = 0;
     free(engine->df_keys);
     free(engine->df_counts);
+    free(engine->df_base);
     engine->df_keys = NULL;
     engine->df_counts = NULL;
+    engine->df_base = NULL;
     engine->df_cap = 0;
 }
 
@@ -1025,6 +1038,12 @@ static int count_document_frequencies(struct triage_engine *engine)
             engine->df_counts[slot]++;
         }
     }
+    /* The logarithms, once per word rather than once per word of a line. */
+    engine->df_base = malloc(cap * sizeof *engine->df_base);
+    if (engine->df_base == NULL)
+        return -1;
+    for (size_t slot = 0; slot < cap; slot++)
+        engine->df_base[slot] = engine->df_keys[slot] != 0 ? base_idf(engine, engine->df_counts[slot]) : 0.0;
     return 0;
 }
 
@@ -1245,10 +1264,10 @@ static void prepare_line(const struct triage_engine *engine, struct rank_line *w
     /* Words that appear in no record (host names, logger names, ids) cannot
     ** be explained by any record, so they are left out of the precision. */
     words->weight = 0;
-    for (size_t k = 0; k < words->count; k++) {
-        uint32_t df = document_frequency(engine, words->tokens[k]);
-        if (df > 0)
-            words->weight += idf_of(engine, words->tokens[k], df);
+    for (size_t k = 0; engine->df_cap > 0 && k < words->count; k++) {
+        size_t slot = df_slot(engine, words->tokens[k] | 2);
+        if (engine->df_keys[slot] != 0)
+            words->weight += token_idf(engine->df_base[slot], words->tokens[k]);
     }
     words->ready = 1;
 }
