@@ -262,6 +262,13 @@ local function ordered_keys(t, state, depth)
     original[name] = k
     names[#names + 1] = name
   end
+  -- Objects of one kind list the same keys in the same order, so the sorted
+  -- order is kept per listing and reused.
+  local listing = table.concat(names, "\0")
+  local sorted = state.sorted[listing]
+  if sorted then
+    return sorted, original
+  end
   table.sort(names, function(a, b)
     local ra, rb = rank[a], rank[b]
     if ra and rb then
@@ -271,6 +278,7 @@ local function ordered_keys(t, state, depth)
     end
     return a < b
   end)
+  state.sorted[listing] = names
   return names, original
 end
 
@@ -407,6 +415,7 @@ function M.encode(value, opts)
     breaks = indent and {} or nil,
     rank = rank_of(opts.key_order or M.key_order),
     key_texts = {}, -- per key name: its quoted text and the colon
+    sorted = {}, -- per listing of an object's keys: the keys in output order
     open = {},
     keys = {},
     in_array = {},
