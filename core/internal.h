@@ -90,7 +90,8 @@ struct record {
     ** (fixed in 10.43), so subjects with non-ASCII bytes use the interpreter. */
     int jit_ascii_only;
     /* For subjects of ASCII bytes only: the regex compiled without UTF,
-    ** whose JIT code runs faster and matches such text alike. Built once
+    ** whose JIT code runs faster and matches such text alike, but for
+    ** searches that reach the match limit (match.c). Built once
     ** the record is used often (match.c): NULL before, and a sign of none
     ** when the regex is not ASCII text or the variant differs in groups. */
     _Atomic(pcre2_code *) ascii_code;

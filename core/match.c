@@ -80,7 +80,14 @@ static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UT
 /* The same without UTF, for the ASCII variant of a regex that is ASCII text
 ** (record->ascii_code). On a subject of ASCII bytes a character is a byte
 ** either way, and caseless matching folds the same letters: the UTF-only
-** foldings, such as U+212A KELVIN SIGN with k, need non-ASCII subjects. */
+** foldings, such as U+212A KELVIN SIGN with k, need non-ASCII subjects.
+** The variant still searches differently: PCRE2 computes which letters a
+** match must start with or contain, which it cannot for k and s with UTF.
+** So the variant tries fewer start positions (see search()) and rules out
+** some subjects at once.
+** NOTE: a search that the regex with UTF abandons at the match limit can
+** therefore end with an answer, so a line left undecided before the
+** variant exists may get a diagnosis once it does. */
 static const uint32_t ASCII_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_BACKSLASH_C |
                                       PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
 
@@ -1086,7 +1093,11 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     int code_jit;
     const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
     int ascii = !has_non_ascii(subject, len);
-    const pcre2_code *fast = ascii && !(options & PCRE2_NO_JIT) ? ascii_code_for(record) : NULL;
+    /* The copy skips start positions that the regex with UTF tries, as k
+    ** and s fold with non-ASCII letters there: a regex whose result
+    ** depends on the start positions tried keeps its own code. */
+    const pcre2_code *fast =
+        ascii && !record->start_sensitive && !(options & PCRE2_NO_JIT) ? ascii_code_for(record) : NULL;
     if (fast != NULL)
         return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options, kind);
     int invalid = !ascii && !is_valid_utf8(subject, len);

@@ -189,6 +189,42 @@ static void test_linked_folder_read_once_in_walk_order(void)
     rmdir(dir);
 }
 
+/* A regex whose result depends on the start positions tried, here through
+** (*COMMIT), gets the same result on every repeat of a line, including
+** those after its JIT code and the ASCII copy of hot regexes exist. */
+static void test_commit_regex_same_on_every_repeat(void)
+{
+    char dir[] = "/tmp/triage-commit-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/commit.json", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs("{\"id\": \"kernel/commit-panic\", \"signature\": \"a record for start-sensitive matching\", "
+              "\"regex\": \"(*COMMIT)kernel panic\"}",
+              f);
+        fclose(f);
+    }
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == 1);
+        /* (*COMMIT) at the first start position, where "kernel" is not, ends the search. */
+        const char *line = "xx kernel panic - not syncing";
+        int differing = 0;
+        for (int i = 0; i < 200; i++) {
+            triage_hit hits[2];
+            differing += triage_match(engine, line, strlen(line), hits, 2) != 0;
+        }
+        CHECK(differing == 0);
+        triage_hit hits[2];
+        CHECK(triage_match(engine, "kernel panic", 12, hits, 2) == 1);
+        triage_close(&engine);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_match_ranks_specific_record_first(void)
 {
     triage_engine *engine = open_engine();
@@ -281,6 +317,7 @@ int main(void)
     test_bad_records_reported_and_skipped();
     test_large_folder_loads_in_order();
     test_linked_folder_read_once_in_walk_order();
+    test_commit_regex_same_on_every_repeat();
     test_match_ranks_specific_record_first();
     test_match_multiline_reports_line();
     test_reference_record_first_for_relay_line();
