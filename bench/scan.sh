@@ -55,6 +55,22 @@ measure() {
     awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$WORK/time"
 }
 
+# median RUNS COMMAND...: the run with the median wall time of RUNS runs, as
+# measure prints it; the others go to $WORK/runs, one per line.
+median() {
+    runs=$1
+    shift
+    : >"$WORK/runs"
+    for _ in $(seq "$runs"); do
+        measure "$@" >>"$WORK/runs"
+    done
+    sort -n "$WORK/runs" | sed -n "$(((runs + 1) / 2))p"
+}
+
+spread() { # the fastest and slowest wall times of the last median call
+    sort -n "$WORK/runs" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s s", lo, hi }'
+}
+
 row() { # name seconds rss cpu lines bytes
     awk -v name="$1" -v s="$2" -v rss="$3" -v cpu="$4" -v lines="$5" -v bytes="$6" 'BEGIN {
         if (s < 0.01) s = 0.01
@@ -79,21 +95,31 @@ if [ "$SCANNED" != "$LINES" ]; then
     exit 1
 fi
 
-set -- $(measure "$TRIAGE" scan --no-site-layers --records "$RECORDS" --format json "$INPUT")
-row "triage scan, warm cache" "$1" "$2" "$3" "$LINES" "$BYTES"
+set -- $(median 5 "$TRIAGE" scan --no-site-layers --records "$RECORDS" --format json "$INPUT")
+row "triage scan, warm cache (median of 5)" "$1" "$2" "$3" "$LINES" "$BYTES"
+WARM_SPREAD=$(spread)
 
-set -- $(measure "$TRIAGE" scan --no-site-layers --records "$RECORDS" --format json --jobs 1 "$INPUT")
-row "triage scan, warm cache, --jobs 1" "$1" "$2" "$3" "$LINES" "$BYTES"
+set -- $(median 3 "$TRIAGE" scan --no-site-layers --records "$RECORDS" --format json --jobs 1 "$INPUT")
+row "triage scan, warm cache, --jobs 1 (median of 3)" "$1" "$2" "$3" "$LINES" "$BYTES"
 
-set -- $(measure "$NAIVE" naive "$RECORDS" "$SAMPLE" 2000)
-NAIVE_RATE=$(sed -n 's/.*lines_per_s=\([0-9]*\).*/\1/p' "$WORK/out")
-NAIVE_MBS=$(sed -n 's/.*mb_per_s=\([0-9.]*\).*/\1/p' "$WORK/out")
-echo "| naive loop, every PCRE2 pattern on every line (2,000 lines; matching only) | - | - | $NAIVE_RATE | $NAIVE_MBS | $(($2 / 1024)) |"
+# The naive loop prints its own rate; the median of three runs counts.
+: >"$WORK/naive"
+for _ in 1 2 3; do
+    set -- $(measure "$NAIVE" naive "$RECORDS" "$SAMPLE" 2000)
+    NAIVE_RSS=$2
+    sed -n 's/.*lines_per_s=\([0-9]*\) mb_per_s=\([0-9.]*\).*/\1 \2/p' "$WORK/out" >>"$WORK/naive"
+done
+set -- $(sort -n "$WORK/naive" | sed -n 2p)
+echo "| naive loop, every PCRE2 pattern on every line (2,000 lines; matching only; median of 3) | - | - | $1 | $2 | $((NAIVE_RSS / 1024)) |"
 
 echo
-echo "Phases of a warm scan in one process (bench/naive.c phases):"
+echo "Warm scans, fastest to slowest: $WARM_SPREAD"
 echo
-"$NAIVE" phases "$RECORDS" "$INPUT" | sed 's/^phases /    /'
+echo "Phases of a warm scan in one process (bench/naive.c phases), three runs:"
+echo
+for _ in 1 2 3; do
+    "$NAIVE" phases "$RECORDS" "$INPUT" | sed 's/^phases /    /'
+done
 
 echo
 echo "Cold diagnosis, best of 5: triage --records CORPUS MESSAGE"
