@@ -86,7 +86,7 @@ static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UT
 ** So the variant tries fewer start positions (see search()) and rules out
 ** some subjects at once.
 ** NOTE: a search that the regex with UTF abandons at the match limit can
-** therefore end with an answer, so a line left undecided before the
+** therefore end with a result, so a line left undecided before the
 ** variant exists may get a diagnosis once it does. */
 static const uint32_t ASCII_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_BACKSLASH_C |
                                       PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
