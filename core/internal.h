@@ -194,6 +194,9 @@ void problem_list_free(struct problem_list *list);
 void problem_list_move(struct problem_list *dst, struct problem_list *src);
 /* Maximum number of threads that parallel_for runs on, the calling one included. */
 #define PARALLEL_MAX_THREADS 4
+/* Threads that parallel_for runs on when it has work enough: one per CPU,
+** at most PARALLEL_MAX_THREADS. */
+size_t parallel_threads(void);
 void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context, size_t i), void *context);
 
 /* record.c */

@@ -8,6 +8,7 @@
 */
 #define _DEFAULT_SOURCE /* d_type and DT_* in struct dirent */
 #include <dirent.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,14 +139,18 @@ static int is_supplement(const char *name)
     return n > k && strcmp(name + n - k, SUPPLEMENT_SUFFIX) == 0;
 }
 
+/* Whether a record file has a supplement beside it, as the folder walk saw. */
+enum supplement_seen { SUPPLEMENT_UNKNOWN, SUPPLEMENT_LISTED, SUPPLEMENT_ABSENT };
+
 /* Read SLUG.supplement.json next to SLUG.json, if there is one. */
-static void load_supplement(struct problem_list *problems, struct record *record, const char *path)
+static void load_supplement(struct problem_list *problems, struct record *record, const char *path,
+                            enum supplement_seen seen)
 {
     size_t n = strlen(path);
-    if (n < 5 || is_supplement(path))
+    if (n < 5 || is_supplement(path) || seen == SUPPLEMENT_ABSENT)
         return;
     char *supplement = dup_printf("%.*s%s", (int)(n - 5), path, SUPPLEMENT_SUFFIX);
-    if (supplement == NULL || !path_exists(supplement)) {
+    if (supplement == NULL || (seen == SUPPLEMENT_UNKNOWN && !path_exists(supplement))) {
         free(supplement);
         return;
     }
@@ -167,6 +172,7 @@ struct load_item {
     char *path;                   /* the record file; NULL for a walk problem */
     struct problem_list problems; /* found reading this item, in order */
     struct record *record;        /* the valid record, or NULL */
+    enum supplement_seen supplement;
 };
 
 struct load_list {
@@ -205,7 +211,7 @@ static void read_item(struct load_item *item)
     }
     item->record = record_from_json(item->path, text, len, &item->problems);
     if (item->record != NULL)
-        load_supplement(&item->problems, item->record, item->path);
+        load_supplement(&item->problems, item->record, item->path, item->supplement);
 }
 
 static void read_listed(void *context, size_t i)
@@ -260,9 +266,32 @@ static int skip_entry(const struct dirent *entry)
 
 static void list_folder(struct load_list *list, const char *path, int depth, struct visited *visited);
 
-/* List one entry of the folder at path: a record file, or a folder to walk. */
-static void list_entry(struct load_list *list, const char *path, const struct dirent *entry, int depth,
-                       struct visited *visited)
+static int by_name(const void *key, const void *entry)
+{
+    return strcoll(key, (*(const struct dirent *const *)entry)->d_name);
+}
+
+/* Whether a record file's supplement is among its folder's entries, sorted
+** by alphasort; a link is left to a stat when the file is read. Spares a
+** failed stat per record file, most of which have no supplement. */
+static enum supplement_seen supplement_listed(const char *name, struct dirent *const *siblings, int count)
+{
+    size_t n = strlen(name);
+    char wanted[NAME_MAX + 32];
+    if (n < 5 || n - 5 + sizeof SUPPLEMENT_SUFFIX > sizeof wanted)
+        return SUPPLEMENT_UNKNOWN;
+    memcpy(wanted, name, n - 5);
+    memcpy(wanted + n - 5, SUPPLEMENT_SUFFIX, sizeof SUPPLEMENT_SUFFIX);
+    struct dirent *const *found = bsearch(wanted, siblings, (size_t)count, sizeof *siblings, by_name);
+    if (found == NULL)
+        return SUPPLEMENT_ABSENT;
+    return (*found)->d_type == DT_REG ? SUPPLEMENT_LISTED : SUPPLEMENT_UNKNOWN;
+}
+
+/* List one entry of the folder at path, one of its count sorted siblings:
+** a record file, or a folder to walk. */
+static void list_entry(struct load_list *list, const char *path, struct dirent *const *siblings, int count,
+                       const struct dirent *entry, int depth, struct visited *visited)
 {
     char *child = dup_printf("%s/%s", path, entry->d_name);
     if (child == NULL) {
@@ -279,6 +308,7 @@ static void list_entry(struct load_list *list, const char *path, const struct di
         struct load_item *item = list_item(list);
         if (item != NULL) {
             item->path = child;
+            item->supplement = supplement_listed(entry->d_name, siblings, count);
             child = NULL;
         }
     }
@@ -316,10 +346,10 @@ static void list_folder(struct load_list *list, const char *path, int depth, str
     int n = open_folder(list, path, depth, visited, &entries);
     if (n < 0)
         return;
-    for (int i = 0; i < n; i++) {
-        list_entry(list, path, entries[i], depth, visited);
+    for (int i = 0; i < n; i++)
+        list_entry(list, path, entries, n, entries[i], depth, visited);
+    for (int i = 0; i < n; i++)
         free(entries[i]);
-    }
     free(entries);
 }
 
@@ -330,15 +360,29 @@ static void list_folder(struct load_list *list, const char *path, int depth, str
 ** walk: its files and problems in order, and the folders it read. */
 struct walk_part {
     const char *root;
+    struct dirent *const *siblings; /* the top folder's entries */
+    int sibling_count;
     const struct dirent *entry;
+    int read; /* read the files found, not only list them */
     struct load_list list;
     struct visited visited;
 };
 
+/* In a top folder with at least this many entries per thread, the thread
+** that walks an entry also reads its files, so reading overlaps walking.
+** With fewer entries, one of them may hold most of the files, so they are
+** read after the walk, spread over the threads. */
+#define ENTRIES_PER_THREAD_TO_READ 8
+
+/* Walk one entry of the top folder, and read the record files found there
+** when part->read is set. */
 static void walk_part(void *context, size_t i)
 {
     struct walk_part *part = &((struct walk_part *)context)[i];
-    list_entry(&part->list, part->root, part->entry, 0, &part->visited);
+    list_entry(&part->list, part->root, part->siblings, part->sibling_count, part->entry, 0, &part->visited);
+    for (size_t k = 0; part->read && k < part->list.count; k++)
+        if (part->list.items[k].path != NULL)
+            read_item(&part->list.items[k]);
 }
 
 static int by_folder(const void *a, const void *b)
@@ -381,6 +425,7 @@ static void free_list(struct load_list *list)
     for (size_t i = 0; i < list->count; i++) {
         problem_list_free(&list->items[i].problems);
         free(list->items[i].path);
+        record_free(list->items[i].record);
     }
     free(list->items);
 }
@@ -391,10 +436,11 @@ static void free_list(struct load_list *list)
 ** of list_folder, with one exception that is checked afterwards: a folder
 ** reached from two entries (through a link), which one walk reads once.
 ** Returns 0, or -1 when the caller must walk on one thread instead. */
-static int list_folder_parallel(struct load_list *list, const char *path)
+static int list_folder_parallel(struct load_list *list, const char *path, int *read)
 {
     struct visited root = {NULL, 0, 0};
     struct dirent **entries;
+    *read = 0;
     int n = open_folder(list, path, 0, &root, &entries);
     if (n < 0) {
         free(root.items);
@@ -402,9 +448,13 @@ static int list_folder_parallel(struct load_list *list, const char *path)
     }
     struct walk_part *parts = calloc(n > 0 ? (size_t)n : 1, sizeof *parts);
     int rc = -1, failed = 0;
+    int read_in_walk = (size_t)n >= ENTRIES_PER_THREAD_TO_READ * parallel_threads();
     if (parts != NULL) {
         for (int i = 0; i < n; i++) {
+            parts[i].read = read_in_walk;
             parts[i].root = path;
+            parts[i].siblings = entries;
+            parts[i].sibling_count = n;
             parts[i].entry = entries[i];
             /* The root is visited already in each part, as in one walk. */
             parts[i].visited.items = malloc(sizeof *root.items);
@@ -417,8 +467,10 @@ static int list_folder_parallel(struct load_list *list, const char *path)
         }
         if (!failed) {
             parallel_for((size_t)n, 4, walk_part, parts);
-            if (!parts_overlap(parts, (size_t)n, &failed))
+            if (!parts_overlap(parts, (size_t)n, &failed)) {
                 rc = 0;
+                *read = read_in_walk;
+            }
         }
     }
     for (int i = 0; i < n; i++) {
@@ -429,6 +481,7 @@ static int list_folder_parallel(struct load_list *list, const char *path)
                 if (item == NULL) {
                     problem_list_free(&part->items[k].problems);
                     free(part->items[k].path);
+                    record_free(part->items[k].record);
                 } else {
                     *item = part->items[k];
                 }
@@ -452,14 +505,16 @@ static int list_folder_parallel(struct load_list *list, const char *path)
 static void load_folder(struct triage_engine *engine, const char *path)
 {
     struct load_list list = {0};
-    if (list_folder_parallel(&list, path) != 0) {
+    int read = 0;
+    if (list_folder_parallel(&list, path, &read) != 0) {
         free_list(&list);
         memset(&list, 0, sizeof list);
         struct visited visited = {NULL, 0, 0};
         list_folder(&list, path, 0, &visited);
         free(visited.items);
     }
-    parallel_for(list.count, FILES_PER_THREAD, read_listed, &list);
+    if (!read)
+        parallel_for(list.count, FILES_PER_THREAD, read_listed, &list);
     for (size_t i = 0; i < list.count; i++)
         add_item(engine, &list.items[i]);
     if (list.failed)

@@ -163,13 +163,16 @@ static void remove_tree(const char *dir)
 
 /* Top folders are walked on several threads. A folder reached from two
 ** of them through a link is read once, through the first path in walk
-** order, and the other path gets the warning, as in a one-thread walk. */
+** order, and the other path gets the warning, as in a one-thread walk.
+** With twenty entries, the walking threads read the files too, and what
+** they read is dropped for the walk on one thread. */
 static void test_linked_folder_read_once_in_walk_order(void)
 {
     char dir[] = "/tmp/triage-walk-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char path[512], record[256];
-    static const char *const folders[] = {"a", "b", "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"};
+    static const char *const folders[] = {"a",  "b",  "c0", "c1", "c2",  "c3",  "c4",  "c5",  "c6",  "c7",
+                                          "c8", "c9", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"};
     size_t count = sizeof folders / sizeof folders[0];
     for (size_t i = 0; i < count; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, folders[i]);
@@ -198,6 +201,46 @@ static void test_linked_folder_read_once_in_walk_order(void)
         }
         triage_hit hits[2];
         CHECK(triage_match(engine, "walk b", 6, hits, 2) == 1);
+        triage_close(&engine);
+    }
+    remove_tree(dir);
+}
+
+/* In a big top folder, the threads that walk the entries read their files
+** too. Problems still come out in walk order, and a supplement listed beside
+** its record is read, while a record without one gets none. */
+static void test_walk_reads_in_order_with_supplements(void)
+{
+    char dir[] = "/tmp/triage-walk-read-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512], record[256];
+    for (int i = 0; i < 24; i++) {
+        snprintf(path, sizeof path, "%s/f%02d", dir, i);
+        CHECK(mkdir(path, 0700) == 0);
+        snprintf(path, sizeof path, "%s/f%02d/r.json", dir, i);
+        if (i == 5 || i == 17) {
+            CHECK(write_file(path, "{\"id\": \"walk/broken\", \"signature\": ") == 0);
+            continue;
+        }
+        snprintf(record, sizeof record, "{\"id\": \"walk/f%02d\", \"signature\": \"walk f%02d\", \"regex\": \"walk f%02d\\\\b\"}",
+                 i, i, i);
+        CHECK(write_file(path, record) == 0);
+    }
+    snprintf(path, sizeof path, "%s/f09/r.supplement.json", dir);
+    CHECK(write_file(path, "{\"unknown\": 1}") == 0);
+
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == 22);
+        CHECK(triage_problem_count(engine) == 3);
+        static const char *const expected[] = {"f05/r.json", "f09/r.supplement.json", "f17/r.json"};
+        for (size_t i = 0; i < 3; i++) {
+            const triage_problem *p = triage_problem_at(engine, i);
+            snprintf(path, sizeof path, "%s/%s", dir, expected[i]);
+            CHECK(p != NULL && p->file != NULL && strcmp(p->file, path) == 0);
+        }
+        triage_hit hits[2];
+        CHECK(triage_match(engine, "walk f23", 8, hits, 2) == 1);
         triage_close(&engine);
     }
     remove_tree(dir);
@@ -324,6 +367,7 @@ int main(void)
     test_bad_records_reported_and_skipped();
     test_large_folder_loads_in_order();
     test_linked_folder_read_once_in_walk_order();
+    test_walk_reads_in_order_with_supplements();
     test_commit_regex_same_on_every_repeat();
     test_match_ranks_specific_record_first();
     test_match_multiline_reports_line();
