@@ -6,6 +6,7 @@
 ** 2^53 (a double would silently round them), invalid UTF-8, unpaired
 ** surrogate escapes and control characters inside strings.
 */
+#define _GNU_SOURCE /* memrchr */
 #include "json.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ struct path_step {
 };
 
 struct parser {
-    const unsigned char *p, *end;
+    const unsigned char *start, *p, *end;
     const unsigned char *line_start;
     unsigned line;
     /* The last column computed: the column of column_at on the line that
@@ -187,7 +188,7 @@ static struct json_node *new_node(struct parser *ps, enum json_type type, const 
     memset(node, 0, sizeof *node);
     node->type = type;
     node->line = ps->line;
-    node->column = column_of(ps, at);
+    node->offset = (size_t)(at - ps->start);
     return node;
 }
 
@@ -424,6 +425,34 @@ static struct json_node *parse_number(struct parser *ps)
         while (c < ps->end && *c >= '0' && *c <= '9')
             c++;
     }
+    /* Most numbers of a record are short decimals such as 0.85: with 15
+    ** digits or fewer and no exponent, the digits and the power of ten are
+    ** exact doubles and one division rounds as strtod does. */
+    if (c - start <= 16) {
+        const unsigned char *d = *start == '-' ? start + 1 : start;
+        uint64_t digits = 0;
+        unsigned count = 0, fraction = 0;
+        int plain = 1;
+        for (; d < c && plain; d++) {
+            if (*d == '.') {
+                fraction = (unsigned)(c - d - 1);
+                continue;
+            }
+            plain = *d >= '0' && *d <= '9';
+            digits = digits * 10 + (uint64_t)(*d - '0');
+            count++;
+        }
+        if (plain && count <= 15) {
+            static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+                                           1e14, 1e15};
+            double value = (double)digits / POW10[fraction];
+            struct json_node *node = new_node(ps, JSON_NUMBER, start);
+            if (node != NULL)
+                node->u.number = *start == '-' ? -value : value;
+            ps->p = c;
+            return node;
+        }
+    }
     char buf[64];
     size_t len = (size_t)(c - start);
     if (len >= sizeof buf) {
@@ -460,17 +489,44 @@ static struct json_node *parse_number(struct parser *ps)
 
 static struct json_node *parse_value(struct parser *ps, int depth);
 
-/* Growable list of pointers or members, copied into the arena when done. */
+/* Growable list of pointers or members, copied into the arena when done.
+** The first few items stay on the stack: most objects and arrays of a
+** record are small, and a heap buffer for each cost a malloc and a free. */
+#define LIST_INLINE_BYTES 256
+
 struct list {
-    void *items;
+    void *items; /* inline, or on the heap once it outgrew inline */
     size_t count, cap, elem;
+    _Alignas(max_align_t) unsigned char inline_items[LIST_INLINE_BYTES];
 };
+
+static void list_init(struct list *list, size_t elem)
+{
+    list->items = list->inline_items;
+    list->count = 0;
+    list->cap = LIST_INLINE_BYTES / elem;
+    list->elem = elem;
+}
+
+static void list_release(struct list *list)
+{
+    if (list->items != list->inline_items)
+        free(list->items);
+    list->items = NULL;
+}
 
 static int list_push(struct list *list, const void *item)
 {
     if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 8;
-        void *items = realloc(list->items, cap * list->elem);
+        size_t cap = list->cap * 2;
+        void *items;
+        if (list->items == list->inline_items) {
+            items = malloc(cap * list->elem);
+            if (items != NULL)
+                memcpy(items, list->inline_items, list->count * list->elem);
+        } else {
+            items = realloc(list->items, cap * list->elem);
+        }
         if (items == NULL)
             return -1;
         list->items = items;
@@ -489,15 +545,15 @@ static void *list_finish(struct parser *ps, struct list *list)
         if (copy != NULL)
             memcpy(copy, list->items, list->count * list->elem);
     }
-    free(list->items);
-    list->items = NULL;
+    list_release(list);
     return copy;
 }
 
 static struct json_node *parse_array(struct parser *ps, int depth)
 {
     struct json_node *node = new_node(ps, JSON_ARRAY, ps->p);
-    struct list list = {NULL, 0, 0, sizeof(struct json_node *)};
+    struct list list;
+    list_init(&list, sizeof(struct json_node *));
     if (node == NULL)
         return NULL;
     ps->p++;
@@ -532,7 +588,7 @@ static struct json_node *parse_array(struct parser *ps, int depth)
     return node;
 fail:
     fail_at(ps, ps->p, "out of memory");
-    free(list.items);
+    list_release(&list);
     return NULL;
 }
 
@@ -617,7 +673,8 @@ static struct json_node *parse_object(struct parser *ps, int depth)
 {
     char key_text[64];
     struct json_node *node = new_node(ps, JSON_OBJECT, ps->p);
-    struct list list = {NULL, 0, 0, sizeof(struct json_member)};
+    struct list list;
+    list_init(&list, sizeof(struct json_member));
     struct key_index index = {NULL, 0};
     if (node == NULL)
         return NULL;
@@ -675,7 +732,7 @@ static struct json_node *parse_object(struct parser *ps, int depth)
     return node;
 fail:
     fail_at(ps, ps->p, "out of memory");
-    free(list.items);
+    list_release(&list);
     free(index.slots);
     return NULL;
 }
@@ -744,7 +801,7 @@ static struct json_node *parse_value(struct parser *ps, int depth)
 int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_error *err)
 {
     struct parser ps = {0};
-    ps.p = ps.line_start = (const unsigned char *)text;
+    ps.start = ps.p = ps.line_start = (const unsigned char *)text;
     ps.end = ps.p + len;
     ps.line = 1;
     ps.err = err;
@@ -776,6 +833,19 @@ int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_e
     doc->root = root;
     doc->arena = ps.arena;
     return 0;
+}
+
+unsigned json_column(const char *text, const struct json_node *node)
+{
+    const unsigned char *begin = (const unsigned char *)text, *at = begin + node->offset;
+    const unsigned char *nl = memrchr(begin, '\n', node->offset);
+    const unsigned char *c = nl != NULL ? nl + 1 : begin;
+    /* Characters are bytes less continuation bytes. The loop is kept simple
+    ** enough to vectorize, because a minified file is one long line. */
+    size_t continuation = 0;
+    for (const unsigned char *q = c; q < at; q++)
+        continuation += (*q & 0xC0) == 0x80;
+    return (unsigned)((size_t)(at - c) - continuation + 1);
 }
 
 void json_free(struct json_doc *doc)

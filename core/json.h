@@ -33,7 +33,8 @@ struct json_member {
 
 struct json_node {
     enum json_type type;
-    unsigned line, column; /* where the value starts, 1-based */
+    unsigned line;          /* where the value starts, 1-based */
+    size_t offset;          /* byte offset of the value in the text; json_column gives its column */
     union {
         double number;
         struct { const char *text; size_t len; } string; /* NUL-terminated, valid UTF-8 */
@@ -60,6 +61,10 @@ struct json_error {
 ** Free a parsed doc with json_free. */
 int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_error *err);
 void json_free(struct json_doc *doc);
+/* The 1-based column, in characters, of a node of the document parsed
+** from text: counted only when a message needs it, which spares the parse
+** a pass over every byte. */
+unsigned json_column(const char *text, const struct json_node *node);
 
 /* Look up key in an object node; NULL when node is not an object or has no such key. */
 const struct json_node *json_get(const struct json_node *node, const char *key);

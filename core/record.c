@@ -23,6 +23,7 @@
 
 struct validation {
     const char *file;
+    const char *text; /* the file's JSON, for columns */
     const char *id;
     struct problem_list *problems;
     int errors;
@@ -39,7 +40,7 @@ static void report(struct validation *v, triage_severity severity, const struct 
         return;
     }
     v->listed++;
-    problem_add(v->problems, severity, v->file, at ? at->line : 0, at ? at->column : 0, v->id, field, fmt, detail);
+    problem_add(v->problems, severity, v->file, at ? at->line : 0, at ? json_column(v->text, at) : 0, v->id, field, fmt, detail);
 }
 
 static void report_unlisted(struct validation *v)
@@ -378,7 +379,7 @@ static void id_column(char *out, size_t size, const char *id)
 ** NULL, with the problems added, when the record must not load. */
 struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems)
 {
-    struct validation v = {file, "-", problems, 0, 0, 0};
+    struct validation v = {file, text, "-", problems, 0, 0, 0};
     struct json_doc doc;
     struct json_error jerr;
     if (json_parse(text, len, &doc, &jerr) != 0) {
@@ -435,7 +436,7 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
     record->signature = dup_string(signature);
     record->regex = dup_string(regex);
     record->regex_line = re_node->line;
-    record->regex_column = re_node->column;
+    record->regex_column = json_column(text, re_node);
     record->nested_schema = nested;
     const struct json_node *conf = nested ? json_get(json_get(root, "verdict"), "confidence")
                                           : json_get(root, "confidence");
@@ -470,7 +471,7 @@ done:
 int record_add_supplement(struct record *record, const char *file, char *text, size_t len,
                           struct problem_list *problems)
 {
-    struct validation v = {file, record->id, problems, 0, 0, 0};
+    struct validation v = {file, text, record->id, problems, 0, 0, 0};
     struct json_doc doc;
     struct json_error jerr;
     if (json_parse(text, len, &doc, &jerr) != 0) {

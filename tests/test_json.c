@@ -91,6 +91,53 @@ static void test_error_position(void)
     CHECK(err.column == 7);
 }
 
+/* Short decimals take a path of their own; every number must still equal
+** what strtod reads, bit for bit. */
+static void test_numbers_equal_strtod(void)
+{
+    static const char *const numbers[] = {
+        "0",     "-0",     "0.85",  "0.1",      "0.3",     "-2.5",           "1e5",           "1.5E-3",
+        "100",   "12.125", "0.007", "999999999999999", "99999999999999.9", "1234567890123456", "0.1234567890123456",
+        "-7.000", "3.14159265358979", "9007199254740992",
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "[%s]", numbers[i]);
+        struct json_doc doc;
+        struct json_error err;
+        CHECK(json_parse(text, strlen(text), &doc, &err) == 0);
+        if (doc.root == NULL)
+            continue;
+        double parsed = doc.root->u.array.items[0]->u.number, expected = strtod(numbers[i], NULL);
+        if (memcmp(&parsed, &expected, sizeof parsed) != 0)
+            fprintf(stderr, "number %s: parsed %.17g, strtod %.17g\n", numbers[i], parsed, expected);
+        CHECK(memcmp(&parsed, &expected, sizeof parsed) == 0);
+        json_free(&doc);
+    }
+}
+
+/* Columns of values, counted when asked, are in characters from the start
+** of the value's line. */
+static void test_value_columns(void)
+{
+    const char *text = "{\n  \"\xC3\xA9\": [1,\n \"x\", 2.5]}";
+    struct json_doc doc;
+    struct json_error err;
+    CHECK(json_parse(text, strlen(text), &doc, &err) == 0);
+    if (doc.root == NULL)
+        return;
+    const struct json_node *list = doc.root->u.object.members[0].value;
+    CHECK(json_column(text, doc.root) == 1);
+    CHECK(list->line == 2);
+    CHECK(json_column(text, list) == 8);
+    CHECK(list->u.array.items[0]->line == 2);
+    CHECK(json_column(text, list->u.array.items[0]) == 9);
+    CHECK(list->u.array.items[1]->line == 3);
+    CHECK(json_column(text, list->u.array.items[1]) == 2);
+    CHECK(json_column(text, list->u.array.items[2]) == 7);
+    json_free(&doc);
+}
+
 static void test_depth_limit(void)
 {
     size_t depth = 200000;
@@ -119,6 +166,8 @@ int main(void)
     test_values_and_lookup();
     test_rejections();
     test_error_position();
+    test_numbers_equal_strtod();
+    test_value_columns();
     test_depth_limit();
     return check_summary();
 }
