@@ -59,7 +59,7 @@ static const struct option_spec OPTIONS[] = {
     {"--window-seconds", "S", ARG_STRING, FIELD(window_seconds),
      "scan: ... or within S seconds by the lines' timestamps (default: 300; 0: off)"},
     {"--no-cache", NULL, ARG_NONE, FIELD(no_cache),
-     "scan: build the pattern database anew instead of reading or writing the cache"},
+     "compile the record regexes, and build the scan's pattern database, anew instead of reading or writing the cache"},
 };
 
 /* Subcommands; the first word of argv picks one, diagnose is the default. */
@@ -318,7 +318,8 @@ int run_check(struct cli *cli)
 {
     if (cli->arg_count == 0)
         return fail("check needs at least one PATH; e.g. 'triage check records'");
-    triage_options opts = {TRIAGE_NO_SITE_LAYERS, NULL};
+    /* A check compiles every regex itself and leaves the cache alone. */
+    triage_options opts = {TRIAGE_NO_SITE_LAYERS | TRIAGE_NO_CACHE, NULL};
     triage_engine *engine = triage_open(&opts);
     if (engine == NULL)
         return fail("%s", triage_last_error());
@@ -377,7 +378,8 @@ static void report_rejected(const triage_engine *engine, int quiet)
 triage_engine *open_engine(const struct cli *cli)
 {
     triage_options opts = {0};
-    opts.flags = (cli->no_site_layers ? TRIAGE_NO_SITE_LAYERS : 0) | (cli->strict ? TRIAGE_STRICT : 0);
+    opts.flags = (cli->no_site_layers ? TRIAGE_NO_SITE_LAYERS : 0) | (cli->strict ? TRIAGE_STRICT : 0) |
+                 (cli->no_cache ? TRIAGE_NO_CACHE : 0);
     triage_engine *engine = triage_open(&opts);
     if (engine == NULL) {
         fail("%s", triage_last_error());

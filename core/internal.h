@@ -121,6 +121,8 @@ struct triage_engine {
 
     struct problem_list problems;
     size_t loaded, rejected;
+    /* Regexes of the last load call read from the regex cache, and compiled anew. */
+    size_t regex_cache_hits, regex_cache_misses;
 
     /* Token document frequencies for ranking, rebuilt when records change. */
     uint64_t *df_keys;
@@ -194,20 +196,45 @@ void problem_list_free(struct problem_list *list);
 void problem_list_move(struct problem_list *dst, struct problem_list *src);
 /* Maximum number of threads that parallel_for runs on, the calling one included. */
 #define PARALLEL_MAX_THREADS 4
+/* Cache files (util.c). make_folders creates dir and its parents (mode
+** 0700). write_cache_file writes a header and a payload to a temporary file
+** renamed to path, so a reader never sees half a file. prune_cache_files
+** removes all but the newest keep files of dir named PREFIX*SUFFIX, so a
+** cache used with many record sets does not grow without bound. */
+int make_folders(const char *dir);
+int write_cache_file(const char *path, const void *header, size_t header_len, const void *payload, size_t payload_len);
+void prune_cache_files(const char *dir, const char *prefix, const char *suffix, size_t keep);
+
 /* Threads that parallel_for runs on when it has work enough: one per CPU,
 ** at most PARALLEL_MAX_THREADS. */
 size_t parallel_threads(void);
 void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context, size_t i), void *context);
 
-/* record.c */
-struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems);
+/* regex_cache.c: compiled regexes of one load path, kept on disk. open
+** returns NULL when there is no cache folder; compile then compiles as
+** pcre2_compile does, which it does too for a pattern the file lacks.
+** salt names everything besides the pattern and its options that decides
+** a compiled code. close writes the file when the load changed it. */
+struct regex_cache;
+struct regex_cache *regex_cache_open(const char *load_path, const char *salt);
+pcre2_code *regex_cache_compile(struct regex_cache *cache, const char *pattern, uint32_t options,
+                                pcre2_compile_context *ctx, int *errcode, PCRE2_SIZE *erroffset);
+void regex_cache_close(struct regex_cache *cache);
+/* Patterns of this load served from the file and compiled anew. */
+void regex_cache_counts(const struct regex_cache *cache, size_t *hits, size_t *misses);
+
+/* record.c; cache may be NULL */
+struct record *record_from_json(const char *file, char *text, size_t len, struct regex_cache *cache,
+                                struct problem_list *problems);
 void record_free(struct record *record);
 int record_add_supplement(struct record *record, const char *file, char *text, size_t len,
                           struct problem_list *problems);
 int id_is_valid(const char *id);
 
-/* match.c */
-int record_compile(struct record *record, struct problem_list *problems);
+/* match.c; cache may be NULL. The salt is that of regex_cache_open for
+** the regexes record_compile compiles. */
+int record_compile(struct record *record, struct regex_cache *cache, struct problem_list *problems);
+const char *record_compile_salt(void);
 int regex_backtracking_risk(const char *pattern, char *why, size_t size);
 struct match_scratch;
 struct match_scratch *scratch_new(void);

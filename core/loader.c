@@ -179,6 +179,7 @@ struct load_list {
     struct load_item *items;
     size_t count, cap;
     int failed; /* out of memory: some files were not listed */
+    struct regex_cache *cache; /* compiled regexes of the load, or NULL */
 };
 
 /* Append an item to the list; returns it, or NULL when out of memory. */
@@ -200,7 +201,7 @@ static struct load_item *list_item(struct load_list *list)
 }
 
 /* Read and validate one record file into item; runs on any thread. */
-static void read_item(struct load_item *item)
+static void read_item(struct load_item *item, struct regex_cache *cache)
 {
     char *text;
     size_t len;
@@ -209,16 +210,17 @@ static void read_item(struct load_item *item)
         problem_add(&item->problems, TRIAGE_ERROR, item->path, 0, 0, "-", "-", "%s", err);
         return;
     }
-    item->record = record_from_json(item->path, text, len, &item->problems);
+    item->record = record_from_json(item->path, text, len, cache, &item->problems);
     if (item->record != NULL)
         load_supplement(&item->problems, item->record, item->path, item->supplement);
 }
 
 static void read_listed(void *context, size_t i)
 {
-    struct load_item *item = &((struct load_list *)context)->items[i];
+    struct load_list *list = context;
+    struct load_item *item = &list->items[i];
     if (item->path != NULL)
-        read_item(item);
+        read_item(item, list->cache);
 }
 
 /* Add the item's problems and record to the engine; frees the item. */
@@ -382,7 +384,7 @@ static void walk_part(void *context, size_t i)
     list_entry(&part->list, part->root, part->siblings, part->sibling_count, part->entry, 0, &part->visited);
     for (size_t k = 0; part->read && k < part->list.count; k++)
         if (part->list.items[k].path != NULL)
-            read_item(&part->list.items[k]);
+            read_item(&part->list.items[k], part->list.cache);
 }
 
 static int by_folder(const void *a, const void *b)
@@ -452,6 +454,7 @@ static int list_folder_parallel(struct load_list *list, const char *path, int *r
     if (parts != NULL) {
         for (int i = 0; i < n; i++) {
             parts[i].read = read_in_walk;
+            parts[i].list.cache = list->cache;
             parts[i].root = path;
             parts[i].siblings = entries;
             parts[i].sibling_count = n;
@@ -502,13 +505,14 @@ static int list_folder_parallel(struct load_list *list, const char *path, int *r
     return rc;
 }
 
-static void load_folder(struct triage_engine *engine, const char *path)
+static void load_folder(struct triage_engine *engine, const char *path, struct regex_cache *cache)
 {
-    struct load_list list = {0};
+    struct load_list list = {.cache = cache};
     int read = 0;
     if (list_folder_parallel(&list, path, &read) != 0) {
         free_list(&list);
         memset(&list, 0, sizeof list);
+        list.cache = cache;
         struct visited visited = {NULL, 0, 0};
         list_folder(&list, path, 0, &visited);
         free(visited.items);
@@ -542,18 +546,28 @@ int triage_load_records(triage_engine *engine, const char *path)
     }
     while (len > 1 && clean[len - 1] == '/')
         clean[--len] = '\0';
-    if (path_is_dir(clean)) {
-        load_folder(engine, clean);
+    /* Only folders use the regex cache: a file alone compiles fast, and a
+    ** cache file per record file would crowd the folder. */
+    int is_dir = path_is_dir(clean);
+    struct regex_cache *cache =
+        (engine->flags & TRIAGE_NO_CACHE) || !is_dir ? NULL : regex_cache_open(clean, record_compile_salt());
+    if (is_dir) {
+        load_folder(engine, clean, cache);
     } else {
         struct load_item item = {.path = dup_string(clean)};
         if (item.path == NULL) {
+            regex_cache_close(cache);
             free(clean);
             set_error("out of memory");
             return -1;
         }
-        read_item(&item);
+        read_item(&item, cache);
         add_item(engine, &item);
     }
+    engine->regex_cache_hits = engine->regex_cache_misses = 0;
+    if (cache != NULL)
+        regex_cache_counts(cache, &engine->regex_cache_hits, &engine->regex_cache_misses);
+    regex_cache_close(cache);
     free(clean);
     if ((engine->flags & TRIAGE_STRICT) && engine->rejected > rejected) {
         set_error("%zu record(s) under '%s' were rejected", engine->rejected - rejected, path);

@@ -60,7 +60,7 @@ static struct record *compile_pattern(const char *pattern, char **message)
         record_free(record);
         return NULL;
     }
-    if (record_compile(record, &problems) != 0) {
+    if (record_compile(record, NULL, &problems) != 0) {
         if (problems.count > 0)
             *message = dup_string(problems.items[0].message);
         record_free(record);

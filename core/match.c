@@ -192,9 +192,9 @@ static uint32_t capture_count(const pcre2_code *code)
 ** or numbers its groups differently (neither should happen), the pattern
 ** serves as written. */
 static pcre2_code *compile_pattern(const char *pattern, uint32_t options, int *errcode, PCRE2_SIZE *erroffset,
-                                   pcre2_compile_context *ctx)
+                                   pcre2_compile_context *ctx, struct regex_cache *cache)
 {
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, errcode, erroffset, ctx);
+    pcre2_code *code = regex_cache_compile(cache, pattern, options, ctx, errcode, erroffset);
     if (code == NULL)
         return NULL;
     char *spelt = spell_end_assertions(pattern);
@@ -202,8 +202,7 @@ static pcre2_code *compile_pattern(const char *pattern, uint32_t options, int *e
         return code;
     int spelt_errcode;
     PCRE2_SIZE spelt_offset;
-    pcre2_code *spelt_code =
-        pcre2_compile((PCRE2_SPTR)spelt, PCRE2_ZERO_TERMINATED, options, &spelt_errcode, &spelt_offset, ctx);
+    pcre2_code *spelt_code = regex_cache_compile(cache, spelt, options, ctx, &spelt_errcode, &spelt_offset);
     free(spelt);
     if (spelt_code == NULL || capture_count(spelt_code) != capture_count(code)) {
         pcre2_code_free(spelt_code);
@@ -342,7 +341,7 @@ static void compile_alternative_codes(struct record *record)
             struct alternative *alt = &record->alternatives[i];
             int errcode;
             PCRE2_SIZE erroffset;
-            alt->code = compile_pattern(alt->pattern, COMPILE_OPTIONS, &errcode, &erroffset, ctx);
+            alt->code = compile_pattern(alt->pattern, COMPILE_OPTIONS, &errcode, &erroffset, ctx, NULL);
         }
         pcre2_compile_context_free(ctx);
         atomic_store_explicit(&record->alternatives_compiled, 1, memory_order_release);
@@ -694,7 +693,24 @@ static int jit_available(void)
     return pcre2_config(PCRE2_CONFIG_JIT, &available) >= 0 && available != 0;
 }
 
-int record_compile(struct record *record, struct problem_list *problems)
+static char compile_salt[160];
+
+static void make_compile_salt(void)
+{
+    char version[64] = "";
+    pcre2_config(PCRE2_CONFIG_VERSION, version);
+    snprintf(compile_salt, sizeof compile_salt, "pcre2 %s options %x %x limits %d %u", version,
+             (unsigned)COMPILE_OPTIONS, (unsigned)PCRE2_NO_DOTSTAR_ANCHOR, RECORD_MAX_PATTERN, PARENS_NEST_LIMIT);
+}
+
+const char *record_compile_salt(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_compile_salt);
+    return compile_salt;
+}
+
+int record_compile(struct record *record, struct regex_cache *cache, struct problem_list *problems)
 {
     const char *field = record->nested_schema ? "error.regex" : "regex";
     pcre2_compile_context *ctx = new_compile_context();
@@ -704,7 +720,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     }
     int errcode;
     PCRE2_SIZE erroffset;
-    record->code = compile_pattern(record->regex, COMPILE_OPTIONS, &errcode, &erroffset, ctx);
+    record->code = compile_pattern(record->regex, COMPILE_OPTIONS, &errcode, &erroffset, ctx, cache);
     if (record->code == NULL) {
         PCRE2_UCHAR message[256];
         char shown[160];
@@ -727,7 +743,7 @@ int record_compile(struct record *record, struct problem_list *problems)
     record->jit_ascii_only = uses_negated_class_escape(record->regex);
     if (record->anchored) {
         record->floating_code =
-            compile_pattern(record->regex, COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx);
+            compile_pattern(record->regex, COMPILE_OPTIONS | PCRE2_NO_DOTSTAR_ANCHOR, &errcode, &erroffset, ctx, cache);
         if (record->floating_code == NULL) {
             /* The same pattern compiled a moment ago, so only memory can fail. */
             problem_add(problems, TRIAGE_ERROR, record->file, 0, 0, record->id, field,
@@ -951,7 +967,7 @@ static const pcre2_code *ascii_code_for(const struct record *record)
         pcre2_compile_context *ctx = new_compile_context();
         int errcode;
         PCRE2_SIZE erroffset;
-        code = ctx != NULL ? compile_pattern(record->regex, ASCII_OPTIONS, &errcode, &erroffset, ctx) : NULL;
+        code = ctx != NULL ? compile_pattern(record->regex, ASCII_OPTIONS, &errcode, &erroffset, ctx, NULL) : NULL;
         pcre2_compile_context_free(ctx);
         if (code != NULL && (capture_count(code) != capture_count(record->code) ||
                              is_anchored(code) != record->anchored || pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) != 0)) {

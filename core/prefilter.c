@@ -33,7 +33,6 @@
 ** text, escapes by code point, \h, \v, \R, \p, [:cntrl:] and the like)
 ** are matched with PCRE2 on such lines instead.
 */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hs/hs.h>
@@ -781,68 +780,6 @@ static char *cache_path(const char *dir, const uint64_t key[2])
                       (unsigned long long)key[1]);
 }
 
-static int make_dirs(const char *dir)
-{
-    char *copy = dup_string(dir);
-    if (copy == NULL)
-        return -1;
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-            free(copy);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(copy, 0700) != 0 && errno != EEXIST ? -1 : 0;
-    free(copy);
-    return rc;
-}
-
-/* Remove all but the newest CACHE_KEEP entries, so a folder used with many
-** record sets does not grow without bound. */
-static void prune_cache(const char *dir)
-{
-    struct entry {
-        char *path;
-        time_t mtime;
-    } entries[64];
-    size_t count = 0;
-    struct dirent **names = NULL;
-    int n = scandir(dir, &names, NULL, NULL);
-    for (int i = 0; i < n; i++) {
-        const char *name = names[i]->d_name;
-        size_t len = strlen(name);
-        if (strncmp(name, "prefilter-", 10) == 0 && len > 3 && strcmp(name + len - 3, ".db") == 0 &&
-            count < sizeof entries / sizeof *entries) {
-            char *path = dup_printf("%s/%s", dir, name);
-            struct stat st;
-            if (path != NULL && stat(path, &st) == 0) {
-                entries[count].path = path;
-                entries[count].mtime = st.st_mtime;
-                count++;
-            } else {
-                free(path);
-            }
-        }
-        free(names[i]);
-    }
-    free(names);
-    while (count > CACHE_KEEP) {
-        size_t oldest = 0;
-        for (size_t i = 1; i < count; i++)
-            if (entries[i].mtime < entries[oldest].mtime)
-                oldest = i;
-        unlink(entries[oldest].path);
-        free(entries[oldest].path);
-        entries[oldest] = entries[--count];
-    }
-    for (size_t i = 0; i < count; i++)
-        free(entries[i].path);
-}
-
 /* Write the prefilter to the cache: a temporary file renamed into place, so
 ** a reader never sees half a file. Failure only costs the next run time. */
 static int save_cache(struct prefilter *pf, const char *dir, const uint64_t key[2])
@@ -862,7 +799,7 @@ static int save_cache(struct prefilter *pf, const char *dir, const uint64_t key[
     put_array(&b, pf->utf, pf->utf_count, sizeof *pf->utf);
     put_database(&b, pf->db);
     put_database(&b, pf->wide_db);
-    if (b.failed || make_dirs(dir) != 0) {
+    if (b.failed || make_folders(dir) != 0) {
         free(b.data);
         return -1;
     }
@@ -876,28 +813,12 @@ static int save_cache(struct prefilter *pf, const char *dir, const uint64_t key[
     header.payload_crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), b.data, (uInt)b.len);
 
     char *path = cache_path(dir, key);
-    char *temp = dup_printf("%s/.prefilter-%ld.tmp", dir, (long)getpid());
-    int rc = -1;
-    int fd = path && temp ? open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
-    if (fd >= 0) {
-        int ok = write(fd, &header, sizeof header) == (ssize_t)sizeof header;
-        for (size_t off = 0; ok && off < b.len;) {
-            ssize_t w = write(fd, b.data + off, b.len - off);
-            ok = w > 0;
-            off += ok ? (size_t)w : 0;
-        }
-        ok = close(fd) == 0 && ok;
-        if (ok && rename(temp, path) == 0)
-            rc = 0;
-        else
-            unlink(temp);
-    }
+    int rc = path != NULL ? write_cache_file(path, &header, sizeof header, b.data, b.len) : -1;
     if (rc == 0) {
         snprintf(pf->info.cache_path, sizeof pf->info.cache_path, "%s", path);
-        prune_cache(dir);
+        prune_cache_files(dir, "prefilter-", ".db", CACHE_KEEP);
     }
     free(path);
-    free(temp);
     free(b.data);
     return rc;
 }

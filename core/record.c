@@ -377,7 +377,8 @@ static void id_column(char *out, size_t size, const char *id)
 
 /* Build a record from the text of one file. Takes ownership of text. Returns
 ** NULL, with the problems added, when the record must not load. */
-struct record *record_from_json(const char *file, char *text, size_t len, struct problem_list *problems)
+struct record *record_from_json(const char *file, char *text, size_t len, struct regex_cache *cache,
+                                struct problem_list *problems)
 {
     struct validation v = {file, text, "-", problems, 0, 0, 0};
     struct json_doc doc;
@@ -449,7 +450,7 @@ struct record *record_from_json(const char *file, char *text, size_t len, struct
         record = NULL;
         goto done;
     }
-    if (record_compile(record, problems) != 0) {
+    if (record_compile(record, cache, problems) != 0) {
         record_free(record);
         record = NULL;
         goto done;

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -463,3 +465,96 @@ void printable_excerpt(char *out, size_t size, const char *text, size_t len)
     }
     out[n] = '\0';
 }
+
+/* {==== cache files */
+
+int make_folders(const char *dir)
+{
+    char *copy = dup_string(dir);
+    if (copy == NULL)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(copy, 0700) != 0 && errno != EEXIST ? -1 : 0;
+    free(copy);
+    return rc;
+}
+
+int write_cache_file(const char *path, const void *header, size_t header_len, const void *payload, size_t payload_len)
+{
+    char *temp = dup_printf("%s.%ld.tmp", path, (long)getpid());
+    if (temp == NULL)
+        return -1;
+    int rc = -1;
+    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        int ok = 1;
+        const void *parts[2] = {header, payload};
+        size_t lens[2] = {header_len, payload_len};
+        for (int i = 0; i < 2 && ok; i++) {
+            const char *data = parts[i];
+            for (size_t off = 0; ok && off < lens[i];) {
+                ssize_t w = write(fd, data + off, lens[i] - off);
+                ok = w > 0 || (w < 0 && errno == EINTR);
+                off += w > 0 ? (size_t)w : 0;
+            }
+        }
+        ok = close(fd) == 0 && ok;
+        if (ok && rename(temp, path) == 0)
+            rc = 0;
+        else
+            unlink(temp);
+    }
+    free(temp);
+    return rc;
+}
+
+void prune_cache_files(const char *dir, const char *prefix, const char *suffix, size_t keep)
+{
+    struct entry {
+        char *path;
+        time_t mtime;
+    } entries[64];
+    size_t count = 0, prefix_len = strlen(prefix), suffix_len = strlen(suffix);
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, NULL);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        size_t len = strlen(name);
+        if (len > prefix_len + suffix_len && strncmp(name, prefix, prefix_len) == 0 &&
+            strcmp(name + len - suffix_len, suffix) == 0 && count < sizeof entries / sizeof *entries) {
+            char *path = dup_printf("%s/%s", dir, name);
+            struct stat st;
+            if (path != NULL && stat(path, &st) == 0) {
+                entries[count].path = path;
+                entries[count].mtime = st.st_mtime;
+                count++;
+            } else {
+                free(path);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    while (count > keep) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < count; i++)
+            if (entries[i].mtime < entries[oldest].mtime)
+                oldest = i;
+        unlink(entries[oldest].path);
+        free(entries[oldest].path);
+        entries[oldest] = entries[--count];
+    }
+    for (size_t i = 0; i < count; i++)
+        free(entries[i].path);
+}
+
+/* }==== */

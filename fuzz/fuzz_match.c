@@ -67,7 +67,7 @@ static struct record *compile(const char *pattern)
     record->regex = dup_string(pattern);
     if (record->id == NULL || record->file == NULL || record->regex == NULL)
         abort();
-    int rc = record_compile(record, &problems);
+    int rc = record_compile(record, NULL, &problems);
     if (rc != 0 && problems.count == 0)
         abort(); /* a rejected pattern must be reported */
     problem_list_free(&problems);

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a rejection must say why */
 
     struct problem_list problems = {0};
-    struct record *record = record_from_json("fuzz.json", copy_input(data, size), size, &problems);
+    struct record *record = record_from_json("fuzz.json", copy_input(data, size), size, NULL, &problems);
     if (record == NULL && problems.count == 0)
         abort();
     if (record != NULL) {

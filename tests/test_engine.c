@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "scratch_files.h"
 #include "triage.h"
 
 #define FIXTURES TRIAGE_TEST_SOURCE_DIR "/tests/fixtures/records"
@@ -136,30 +137,6 @@ static void test_large_folder_loads_in_order(void)
     rmdir(dir);
 }
 
-/* Write text to path; returns 0, or -1 when the file cannot be written. */
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* Remove a scratch folder and everything in it, links not followed. */
-static void remove_tree(const char *dir)
-{
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Top folders are walked on several threads. A folder reached from two
 ** of them through a link is read once, through the first path in walk

@@ -736,7 +736,7 @@ static void check_both_modes(const struct mode_case *c, int ascii_only_jit, stru
 {
     struct problem_list problems = {0};
     char *json = dup_printf("{\"id\": \"t/modes\", \"signature\": \"x\", \"regex\": \"%s\"}", c->regex);
-    struct record *record = json ? record_from_json("t.json", json, strlen(json), &problems) : NULL;
+    struct record *record = json ? record_from_json("t.json", json, strlen(json), NULL, &problems) : NULL;
     CHECK(record != NULL);
     if (record == NULL) {
         problem_list_free(&problems);
@@ -811,7 +811,7 @@ static void test_dot_star_after_invalid_utf8(void)
 {
     struct problem_list problems = {0};
     static const char json[] = "{\"id\": \"t/dotstar\", \"signature\": \"x\", \"regex\": \"(.*a){3}\"}";
-    struct record *record = record_from_json("t.json", dup_string(json), strlen(json), &problems);
+    struct record *record = record_from_json("t.json", dup_string(json), strlen(json), NULL, &problems);
     CHECK(record != NULL);
     CHECK(record == NULL || record->floating_code != NULL);
     struct match_scratch *scratch = scratch_new();

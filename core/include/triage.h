@@ -77,6 +77,7 @@ typedef struct triage_engine triage_engine;
 /* Flags for triage_options.flags. */
 #define TRIAGE_NO_SITE_LAYERS 0x1u /* skip /etc/triage/site.lua and the user's site file */
 #define TRIAGE_STRICT 0x2u         /* a rejected record makes the load call fail */
+#define TRIAGE_NO_CACHE 0x4u       /* compile every regex when loading, without reading or writing the cache */
 
 typedef struct triage_options {
     unsigned flags;
