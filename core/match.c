@@ -357,7 +357,7 @@ static int is_start_sensitive(const char *pattern)
 {
     int quoted = 0;
     for (const char *c = pattern; *c != '\0'; c++) {
-        if (!quoted && (strncmp(c, "(*COMMIT", 8) == 0 || strncmp(c, "(*SKIP", 6) == 0))
+        if (!quoted && c[0] == '(' && c[1] == '*' && (strncmp(c, "(*COMMIT", 8) == 0 || strncmp(c, "(*SKIP", 6) == 0))
             return 1;
         if (*c != '\\')
             continue;
