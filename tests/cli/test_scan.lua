@@ -311,8 +311,18 @@ function TestScan.test_cache_written_and_reused()
   run({ "scan", "--format", "json", MAIL_FILE })
   local listing = io.popen("ls " .. shell_quote(TMP .. "/cache/triage")):read("a")
   lu.assertStrContains(listing, "prefilter-")
+  lu.assertStrContains(listing, "regex-")
   local _, err, status = run({ "scan", "--format", "json", "--no-cache", MAIL_FILE })
   lu.assertEquals(status, 0, err)
+end
+
+function TestScan.test_no_cache_writes_no_file()
+  assert(os.execute("rm -rf " .. shell_quote(TMP .. "/cache")))
+  local _, err, status = run({ "scan", "--format", "json", "--no-cache", MAIL_FILE })
+  lu.assertEquals(status, 0, err)
+  _, err, status = run({ "--no-cache", "554 5.7.1 <a@example.org>: Relay access denied" })
+  lu.assertEquals(status, 0, err)
+  lu.assertNil(os.execute("test -e " .. shell_quote(TMP .. "/cache")), "--no-cache created the cache folder")
 end
 
 function TestScan.test_follow_across_rotation()
