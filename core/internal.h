@@ -288,10 +288,16 @@ const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, 
 void lazy_jit_free(struct lazy_jit *lazy);
 /* Match a compiled pattern that is not a record's own regex (a branch of
 ** one, say) under the limits and time budget of record_match, without
-** counting limit hits. jit: the code has JIT code. The search is split into
-** windows only for code compiled with PCRE2_USE_OFFSET_LIMIT. */
-enum match_outcome pattern_match(const pcre2_code *code, int jit, struct match_scratch *scratch, const char *subject,
-                                 size_t len, size_t *start, size_t *end);
+** counting limit hits. jit: the code has JIT code. jit_ascii_only: the
+** pattern uses \S, \D or \W (see pattern_jit_ascii_only), so a subject with
+** non-ASCII bytes goes to the interpreter. The search is split into windows
+** only for code compiled with PCRE2_USE_OFFSET_LIMIT. */
+enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
+                                 const char *subject, size_t len, size_t *start, size_t *end);
+/* Whether the JIT code of pattern must not match subjects with non-ASCII
+** bytes: PCRE2 10.42's JIT with MATCH_INVALID_UTF fails \S, \D and \W on
+** multibyte characters. */
+int pattern_jit_ascii_only(const char *pattern);
 enum match_limit_kind scratch_last_limit(const struct match_scratch *scratch);
 const char *match_limit_name(enum match_limit_kind kind);
 /* Turn the limit hits of records into warnings in engine->problems, once per record. */

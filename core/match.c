@@ -1143,15 +1143,21 @@ static enum match_outcome outcome_of(int rc, enum match_limit_kind kind, struct 
     return MATCH_LIMIT;
 }
 
-enum match_outcome pattern_match(const pcre2_code *code, int jit, struct match_scratch *scratch, const char *subject,
-                                 size_t len, size_t *start, size_t *end)
+int pattern_jit_ascii_only(const char *pattern)
+{
+    return uses_negated_class_escape(pattern);
+}
+
+enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
+                                 const char *subject, size_t len, size_t *start, size_t *end)
 {
     uint32_t all_options = 0, arg_options = 0;
     pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options);
     pcre2_pattern_info(code, PCRE2_INFO_ARGOPTIONS, &arg_options);
     enum match_limit_kind kind;
     scratch->last_limit = LIMIT_NONE;
-    uint32_t options = has_non_ascii(subject, len) && !is_valid_utf8(subject, len) ? PCRE2_NO_JIT : 0;
+    uint32_t options =
+        has_non_ascii(subject, len) && (jit_ascii_only || !is_valid_utf8(subject, len)) ? PCRE2_NO_JIT : 0;
     int rc = search_code(code, jit, (all_options & PCRE2_ANCHORED) != 0, (arg_options & PCRE2_USE_OFFSET_LIMIT) != 0,
                          scratch, subject, len, options, &kind);
     return outcome_of(rc, kind, scratch, start, end);

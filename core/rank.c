@@ -569,6 +569,7 @@ struct branch {
     ** NULL before, NO_CODE when the pattern does not compile alone. */
     _Atomic(pcre2_code *) code;
     struct lazy_jit jit; /* code JIT-compiled once used often (match.c) */
+    int jit_ascii_only;  /* the JIT code serves ASCII subjects only (pattern_jit_ascii_only) */
     double literal;
     /* Built on the first test of the branch, since most records never hit
     ** in a scan; NO_NEED when nothing is known. Worker threads share it. */
@@ -659,6 +660,7 @@ static int add_branch(struct rank_record *rr, const char *pattern, size_t len)
     memcpy(b->pattern, pattern, len);
     b->pattern[len] = '\0';
     b->literal = literal_chars(pattern, len);
+    b->jit_ascii_only = pattern_jit_ascii_only(b->pattern);
     rr->branch_count++;
     return 0;
 }
@@ -835,6 +837,7 @@ static int compile_signature(struct rank_record *rr, const struct record *record
     if (rr->signature.pattern == NULL)
         return -1;
     rr->signature.literal = literal_chars(rr->signature.pattern, strlen(rr->signature.pattern));
+    rr->signature.jit_ascii_only = pattern_jit_ascii_only(rr->signature.pattern);
     rr->signature_usable = count >= SIGNATURE_MIN_TOKENS || rr->signature.literal >= SIGNATURE_MIN_LITERAL;
     return 0;
 }
@@ -1174,7 +1177,7 @@ static int which_branch(const struct rank_record *rr, const char *line, size_t l
         int jit;
         size_t start, end;
         const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&b->jit, plain, line_len, &jit);
-        enum match_outcome outcome = pattern_match(code, jit, scratch, line, line_len, &start, &end);
+        enum match_outcome outcome = pattern_match(code, jit, b->jit_ascii_only, scratch, line, line_len, &start, &end);
         if (outcome == MATCH_HIT)
             found = (int)i;
         if (outcome == MATCH_LIMIT)
@@ -1218,7 +1221,7 @@ static int match_signature(const struct rank_record *rr, struct match_scratch *s
         return 0;
     int jit;
     const pcre2_code *code = lazy_jit_code(&signature->jit, plain, line_len, &jit);
-    return pattern_match(code, jit, scratch, line, line_len, start, end) == MATCH_HIT;
+    return pattern_match(code, jit, signature->jit_ascii_only, scratch, line, line_len, start, end) == MATCH_HIT;
 }
 
 static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len,

@@ -252,6 +252,35 @@ static void test_commit_regex_same_on_every_repeat(void)
     remove_tree(dir);
 }
 
+/* A line with a multibyte character gets the same score on every repeat,
+** including those after the signature pattern, whose \S+ PCRE2's JIT
+** misreads on such characters, is JIT-compiled. */
+static void test_multibyte_line_same_score_on_every_repeat(void)
+{
+    char dir[] = "/tmp/triage-multibyte-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/mismatch.json", dir);
+    CHECK(write_file(path, "{\"id\": \"mail/password-mismatch\", \"signature\": \"auth: sql(user@example.com,"
+                           "192.0.2.226): Password mismatch\", \"regex\": \"sql\\\\([^,()]*,[0-9.]+\\\\): Password "
+                           "mismatch\"}") == 0);
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == 1);
+        const char *line = "auth: sql(user@ex\xC4\xB0" "ample.com,192.0.2.226): Password mismatch";
+        triage_hit first[2];
+        CHECK(triage_match(engine, line, strlen(line), first, 2) == 1);
+        int differing = 0;
+        for (int i = 0; i < 200; i++) {
+            triage_hit hits[2];
+            differing += triage_match(engine, line, strlen(line), hits, 2) != 1 || hits[0].score != first[0].score;
+        }
+        CHECK(differing == 0);
+        triage_close(&engine);
+    }
+    remove_tree(dir);
+}
+
 static void test_match_ranks_specific_record_first(void)
 {
     triage_engine *engine = open_engine();
@@ -346,6 +375,7 @@ int main(void)
     test_linked_folder_read_once_in_walk_order();
     test_walk_reads_in_order_with_supplements();
     test_commit_regex_same_on_every_repeat();
+    test_multibyte_line_same_score_on_every_repeat();
     test_match_ranks_specific_record_first();
     test_match_multiline_reports_line();
     test_reference_record_first_for_relay_line();
