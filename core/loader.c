@@ -150,6 +150,10 @@ static void load_supplement(struct problem_list *problems, struct record *record
     if (n < 5 || is_supplement(path) || seen == SUPPLEMENT_ABSENT)
         return;
     char *supplement = dup_printf("%.*s%s", (int)(n - 5), path, SUPPLEMENT_SUFFIX);
+    /* A listed supplement whose path is too long to open is skipped, as
+    ** a stat of it would skip it. */
+    if (supplement != NULL && seen == SUPPLEMENT_LISTED && strlen(supplement) >= PATH_MAX)
+        seen = SUPPLEMENT_UNKNOWN;
     if (supplement == NULL || (seen == SUPPLEMENT_UNKNOWN && !path_exists(supplement))) {
         free(supplement);
         return;

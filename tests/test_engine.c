@@ -1,6 +1,8 @@
 /* Unit tests of record loading, validation and matching through the public API. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -223,6 +225,57 @@ static void test_walk_reads_in_order_with_supplements(void)
     remove_tree(dir);
 }
 
+/* A record file whose supplement's path is longer than PATH_MAX loads
+** without the supplement and without a problem, as a stat of the path
+** fails: the folder listing alone would show the supplement. */
+static void test_supplement_path_too_long_skipped(void)
+{
+    char dir[] = "/tmp/triage-long-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[PATH_MAX + 64], name[256];
+    snprintf(path, sizeof path, "%s", dir);
+    /* Folders of 250 characters until the record file's path is just short
+    ** of PATH_MAX and its supplement's path, 11 bytes longer, is not. */
+    for (char c = 'a'; strlen(path) + 251 + 40 < PATH_MAX; c++) {
+        memset(name, c, 250);
+        name[250] = '\0';
+        size_t len = strlen(path);
+        snprintf(path + len, sizeof path - len, "/%s", name);
+        CHECK(mkdir(path, 0700) == 0);
+    }
+    size_t len = strlen(path), stem = PATH_MAX - 1 - len - 1 - strlen(".json");
+    memset(name, 'r', stem);
+    name[stem] = '\0';
+    snprintf(path + len, sizeof path - len, "/%s.json", name);
+    CHECK(strlen(path) == PATH_MAX - 1);
+    CHECK(write_file(path, "{\"id\": \"long/r\", \"signature\": \"a record with a long path\", \"regex\": "
+                           "\"long path\"}") == 0);
+    snprintf(path + len, sizeof path - len, "/%s.supplement.json", name);
+    /* The supplement is made with a path relative to its folder. */
+    path[len] = '\0';
+    int folder = open(path, O_RDONLY | O_DIRECTORY);
+    CHECK(folder >= 0);
+    snprintf(name + stem, sizeof name - stem, ".supplement.json");
+    int fd = folder >= 0 ? openat(folder, name, O_WRONLY | O_CREAT, 0600) : -1;
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(write(fd, "{\"examples\": 1}", 15) == 15);
+        close(fd);
+    }
+    triage_engine *engine = open_engine();
+    if (engine != NULL) {
+        CHECK(triage_load_records(engine, dir) == 1);
+        CHECK(triage_problem_count(engine) == 0);
+        triage_close(&engine);
+    }
+    /* remove_tree cannot name the supplement, so it goes first. */
+    if (folder >= 0) {
+        unlinkat(folder, name, 0);
+        close(folder);
+    }
+    remove_tree(dir);
+}
+
 /* A regex whose result depends on the start positions tried, here through
 ** (*COMMIT), gets the same result on every repeat of a line, including
 ** those after its JIT code and the ASCII copy of hot regexes exist. */
@@ -374,6 +427,7 @@ int main(void)
     test_large_folder_loads_in_order();
     test_linked_folder_read_once_in_walk_order();
     test_walk_reads_in_order_with_supplements();
+    test_supplement_path_too_long_skipped();
     test_commit_regex_same_on_every_repeat();
     test_multibyte_line_same_score_on_every_repeat();
     test_match_ranks_specific_record_first();
