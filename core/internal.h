@@ -202,6 +202,12 @@ void problem_list_move(struct problem_list *dst, struct problem_list *src);
 ** removes all but the newest keep files of dir named PREFIX*SUFFIX, so a
 ** cache used with many record sets does not grow without bound. */
 int make_folders(const char *dir);
+/* Read a cache file as read_file does, but only one that the process's
+** user owns and that group and others cannot write. The caches hold
+** compiled code that PCRE2 and Vectorscan take as it is, and their
+** checksums catch damage, not a deliberate change. Returns 0, or -1 for
+** any failure. */
+int read_cache_file(const char *path, size_t max_size, char **out, size_t *out_len);
 int write_cache_file(const char *path, const void *header, size_t header_len, const void *payload, size_t payload_len);
 void prune_cache_files(const char *dir, const char *prefix, const char *suffix, size_t keep);
 

@@ -947,8 +947,7 @@ static int load_cache(struct prefilter *pf, const char *path, const uint64_t key
 {
     char *data;
     size_t len;
-    char err[256];
-    if (read_file(path, (size_t)1 << 30, &data, &len, err, sizeof err) != 0)
+    if (read_cache_file(path, (size_t)1 << 30, &data, &len) != 0)
         return -1;
     struct cache_header header;
     int rc = -1;

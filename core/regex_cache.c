@@ -17,6 +17,11 @@
 ** its own character tables, because codes decoded together share tables
 ** whose reference count PCRE2 does not update atomically, and loading
 ** threads free codes on their own.
+**
+** NOTE: PCRE2 takes serialized codes as they are, and the checksum catches
+** damage, not a deliberate change. A user who can write the cache folder
+** can make a load crash or match wrongly, so only files of the process's
+** user that group and others cannot write are read (read_cache_file).
 */
 #define _GNU_SOURCE /* realpath */
 #include <fcntl.h>
@@ -140,12 +145,11 @@ static void drop_file(struct regex_cache *cache)
 
 /* Read and check the file; on any problem the cache starts empty, and the
 ** file is written anew at the end of the load. */
-static void read_cache_file(struct regex_cache *cache)
+static void read_codes(struct regex_cache *cache)
 {
     char *data;
     size_t len;
-    char err[256];
-    if (read_file(cache->path, CACHE_MAX_SIZE, &data, &len, err, sizeof err) != 0)
+    if (read_cache_file(cache->path, CACHE_MAX_SIZE, &data, &len) != 0)
         return;
     cache->file = data;
     struct cache_header header;
@@ -231,7 +235,7 @@ struct regex_cache *regex_cache_open(const char *load_path, const char *salt)
         regex_cache_close(cache);
         return NULL;
     }
-    read_cache_file(cache);
+    read_codes(cache);
     return cache;
 }
 

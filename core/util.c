@@ -87,24 +87,13 @@ int path_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Read a whole regular file of at most max_size bytes into a NUL-terminated buffer. */
-int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen)
+/* Read the open regular file fd, of st_size bytes, into a NUL-terminated
+** buffer, and close fd. */
+static int read_open_file(int fd, const struct stat *st, size_t max_size, char **out, size_t *out_len, char *err,
+                          size_t errlen)
 {
-    /* O_NONBLOCK: opening a FIFO named *.json must not wait for a writer;
-    ** it is rejected below as not a regular file. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "not a regular file");
-        close(fd);
-        return -1;
-    }
-    if ((unsigned long long)st.st_size > max_size) {
-        snprintf(err, errlen, "file is %lld bytes, larger than the limit of %zu bytes", (long long)st.st_size,
+    if ((unsigned long long)st->st_size > max_size) {
+        snprintf(err, errlen, "file is %lld bytes, larger than the limit of %zu bytes", (long long)st->st_size,
                  max_size);
         close(fd);
         return -1;
@@ -113,7 +102,7 @@ int read_file(const char *path, size_t max_size, char **out, size_t *out_len, ch
     ** buffer, a copy and two system calls per file, which a load of
     ** thousands of small record files feels. A file that grows meanwhile
     ** is read up to the size it had. */
-    size_t cap = (size_t)st.st_size + 1;
+    size_t cap = (size_t)st->st_size + 1;
     char *buf = malloc(cap);
     if (buf == NULL) {
         snprintf(err, errlen, "out of memory reading %zu bytes", cap);
@@ -140,6 +129,39 @@ int read_file(const char *path, size_t max_size, char **out, size_t *out_len, ch
     *out = buf;
     *out_len = n;
     return 0;
+}
+
+/* Read a whole regular file of at most max_size bytes into a NUL-terminated buffer. */
+int read_file(const char *path, size_t max_size, char **out, size_t *out_len, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: opening a FIFO named *.json must not wait for a writer;
+    ** it is rejected below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
+        return -1;
+    }
+    return read_open_file(fd, &st, max_size, out, out_len, err, errlen);
+}
+
+int read_cache_file(const char *path, size_t max_size, char **out, size_t *out_len)
+{
+    char err[256];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        close(fd);
+        return -1;
+    }
+    return read_open_file(fd, &st, max_size, out, out_len, err, sizeof err);
 }
 
 void problem_add(struct problem_list *list, triage_severity severity, const char *file, unsigned line,

@@ -127,6 +127,25 @@ static void test_damaged_file_compiled_anew(void)
     triage_close(&engine);
 }
 
+/* A cache file that others may write is not read, and the rewrite that
+** follows makes it private again. */
+static void test_shared_file_not_read(void)
+{
+    char path[640];
+    cache_file(path, sizeof path);
+    CHECK(chmod(path, 0666) == 0);
+    size_t hits, misses;
+    triage_engine *engine = load(0, &hits, &misses);
+    CHECK(hits == 0);
+    CHECK(misses >= 3);
+    triage_close(&engine);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 077) == 0);
+    engine = load(0, &hits, &misses);
+    CHECK(hits >= 3);
+    triage_close(&engine);
+}
+
 static void test_changed_record_compiled_alone(void)
 {
     write_record("queue-stuck", "queue (is )?stuck");
@@ -178,6 +197,7 @@ int main(void)
 
     test_second_load_reads_cache();
     test_damaged_file_compiled_anew();
+    test_shared_file_not_read();
     test_changed_record_compiled_alone();
     test_no_cache_flag_writes_nothing();
 
