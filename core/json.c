@@ -76,12 +76,6 @@ struct parser {
     const unsigned char *start, *p, *end;
     const unsigned char *line_start;
     unsigned line;
-    /* The last column computed: the column of column_at on the line that
-    ** starts at column_line. Values come in order, so most columns are
-    ** counted on from the previous one instead of from the line start,
-    ** which would cost quadratic time on a long single-line file. */
-    const unsigned char *column_line, *column_at;
-    unsigned column;
     size_t values;
     struct path_step path[JSON_MAX_DEPTH + 1];
     int path_depth;
@@ -90,18 +84,19 @@ struct parser {
     int failed;
 };
 
-static unsigned column_of(struct parser *ps, const unsigned char *at)
+/* Return the 1-based column of at on the line that starts at line_start.
+** Columns count characters, not bytes, so a multibyte character before
+** the position moves the column by one, as an editor shows it. */
+static unsigned column_from(const unsigned char *line_start, const unsigned char *at)
 {
-    /* Columns count characters, not bytes, so a multibyte character before
-    ** the error moves the column by one as an editor shows it. */
-    if (ps->column_line != ps->line_start || at < ps->column_at) {
-        ps->column_line = ps->column_at = ps->line_start;
-        ps->column = 1;
-    }
-    for (; ps->column_at < at; ps->column_at++)
-        if ((*ps->column_at & 0xC0) != 0x80)
-            ps->column++;
-    return ps->column;
+    if (at <= line_start)
+        return 1;
+    /* Characters are bytes less continuation bytes. The loop is kept simple
+    ** enough to vectorize, because a minified file is one long line. */
+    size_t continuation = 0;
+    for (const unsigned char *q = line_start; q < at; q++)
+        continuation += (*q & 0xC0) == 0x80;
+    return (unsigned)((size_t)(at - line_start) - continuation + 1);
 }
 
 /* Write the path of the value being parsed, such as "workarounds[1].how",
@@ -151,7 +146,7 @@ static int fail_at(struct parser *ps, const unsigned char *at, const char *fmt, 
         return -1;
     ps->failed = 1;
     ps->err->line = ps->line;
-    ps->err->column = column_of(ps, at);
+    ps->err->column = column_from(ps->line_start, at);
     format_path(ps, ps->err->field, sizeof ps->err->field);
     va_list ap;
     va_start(ap, fmt);
@@ -837,15 +832,9 @@ int json_parse(const char *text, size_t len, struct json_doc *doc, struct json_e
 
 unsigned json_column(const char *text, const struct json_node *node)
 {
-    const unsigned char *begin = (const unsigned char *)text, *at = begin + node->offset;
-    const unsigned char *nl = memrchr(begin, '\n', node->offset);
-    const unsigned char *c = nl != NULL ? nl + 1 : begin;
-    /* Characters are bytes less continuation bytes. The loop is kept simple
-    ** enough to vectorize, because a minified file is one long line. */
-    size_t continuation = 0;
-    for (const unsigned char *q = c; q < at; q++)
-        continuation += (*q & 0xC0) == 0x80;
-    return (unsigned)((size_t)(at - c) - continuation + 1);
+    const unsigned char *begin = (const unsigned char *)text;
+    const unsigned char *newline = memrchr(begin, '\n', node->offset);
+    return column_from(newline != NULL ? newline + 1 : begin, begin + node->offset);
 }
 
 void json_free(struct json_doc *doc)

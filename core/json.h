@@ -34,7 +34,7 @@ struct json_member {
 struct json_node {
     enum json_type type;
     unsigned line;          /* where the value starts, 1-based */
-    size_t offset;          /* byte offset of the value in the text; json_column gives its column */
+    size_t offset;          /* byte offset of the value in the text, from which json_column counts its column */
     union {
         double number;
         struct { const char *text; size_t len; } string; /* NUL-terminated, valid UTF-8 */
