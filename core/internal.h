@@ -217,10 +217,10 @@ size_t parallel_threads(void);
 void parallel_for(size_t count, size_t min_per_thread, void (*fn)(void *context, size_t i), void *context);
 
 /* regex_cache.c: compiled regexes of one load path, kept on disk. open
-** returns NULL when there is no cache folder; compile then compiles as
-** pcre2_compile does, which it does too for a pattern the file lacks.
-** salt names everything besides the pattern and its options that decides
-** a compiled code. close writes the file when the load changed it. */
+** returns NULL when there is no cache folder, and compile with a NULL
+** cache, or for a pattern the file lacks, calls pcre2_compile. salt names
+** everything besides the pattern and its options that decides a compiled
+** code. close writes the file when the load changed it. */
 struct regex_cache;
 struct regex_cache *regex_cache_open(const char *load_path, const char *salt);
 pcre2_code *regex_cache_compile(struct regex_cache *cache, const char *pattern, uint32_t options,
@@ -229,7 +229,7 @@ void regex_cache_close(struct regex_cache *cache);
 /* Patterns of this load served from the file and compiled anew. */
 void regex_cache_counts(const struct regex_cache *cache, size_t *hits, size_t *misses);
 
-/* record.c; cache may be NULL */
+/* record.c (cache may be NULL) */
 struct record *record_from_json(const char *file, char *text, size_t len, struct regex_cache *cache,
                                 struct problem_list *problems);
 void record_free(struct record *record);
@@ -237,8 +237,8 @@ int record_add_supplement(struct record *record, const char *file, char *text, s
                           struct problem_list *problems);
 int id_is_valid(const char *id);
 
-/* match.c; cache may be NULL. The salt is that of regex_cache_open for
-** the regexes record_compile compiles. */
+/* match.c (cache may be NULL). record_compile_salt is the salt of
+** regex_cache_open for the regexes that record_compile compiles. */
 int record_compile(struct record *record, struct regex_cache *cache, struct problem_list *problems);
 const char *record_compile_salt(void);
 int regex_backtracking_risk(const char *pattern, char *why, size_t size);

@@ -277,9 +277,9 @@ static int by_name(const void *key, const void *entry)
     return strcoll(key, (*(const struct dirent *const *)entry)->d_name);
 }
 
-/* Whether a record file's supplement is among its folder's entries, sorted
-** by alphasort; a link is left to a stat when the file is read. Spares a
-** failed stat per record file, most of which have no supplement. */
+/* Tell whether a record file's supplement is among its folder's entries,
+** which alphasort sorted. This spares a failed stat per record file, as
+** most have no supplement. A link is left to a stat when the file is read. */
 static enum supplement_seen supplement_listed(const char *name, struct dirent *const *siblings, int count)
 {
     size_t n = strlen(name);
@@ -386,7 +386,9 @@ static void walk_part(void *context, size_t i)
 {
     struct walk_part *part = &((struct walk_part *)context)[i];
     list_entry(&part->list, part->root, part->siblings, part->sibling_count, part->entry, 0, &part->visited);
-    for (size_t k = 0; part->read && k < part->list.count; k++)
+    if (!part->read)
+        return;
+    for (size_t k = 0; k < part->list.count; k++)
         if (part->list.items[k].path != NULL)
             read_item(&part->list.items[k], part->list.cache);
 }

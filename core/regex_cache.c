@@ -143,7 +143,7 @@ static void drop_file(struct regex_cache *cache)
     cache->count = cache->slot_cap = 0;
 }
 
-/* Read and check the file; on any problem the cache starts empty, and the
+/* Read and check the file. On any problem the cache starts empty, and the
 ** file is written anew at the end of the load. */
 static void read_codes(struct regex_cache *cache)
 {
@@ -202,7 +202,7 @@ static void read_codes(struct regex_cache *cache)
         cache->lengths[i] = e.length;
         cache->options[i] = e.options;
         if (find(cache, cache->texts[i], e.length, e.options) != SIZE_MAX)
-            continue; /* a pattern twice: the first copy serves */
+            continue; /* of two equal patterns, the first one serves */
         size_t h = pattern_hash(cache->texts[i], e.length, e.options) & (slot_cap - 1);
         while (cache->slots[h] != 0)
             h = (h + 1) & (slot_cap - 1);
