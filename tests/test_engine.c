@@ -216,7 +216,12 @@ static void test_walk_reads_in_order_with_supplements(void)
         for (size_t i = 0; i < 3; i++) {
             const triage_problem *p = triage_problem_at(engine, i);
             snprintf(path, sizeof path, "%s/%s", dir, expected[i]);
-            CHECK(p != NULL && p->file != NULL && strcmp(p->file, path) == 0);
+            CHECK(p != NULL);
+            if (p == NULL)
+                continue;
+            CHECK(p->file != NULL);
+            if (p->file != NULL)
+                CHECK(strcmp(p->file, path) == 0);
         }
         triage_hit hits[2];
         CHECK(triage_match(engine, "walk f23", 8, hits, 2) == 1);
@@ -276,20 +281,29 @@ static void test_supplement_path_too_long_skipped(void)
     remove_tree(dir);
 }
 
+/* Create the scratch folder dir (a mkdtemp template) holding json as its
+** one record file, and load it into a new engine; NULL when that fails. */
+static triage_engine *load_one_record(char *dir, const char *json)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/r.json", dir);
+    CHECK(write_file(path, json) == 0);
+    triage_engine *engine = open_engine();
+    if (engine != NULL)
+        CHECK(triage_load_records(engine, dir) == 1);
+    return engine;
+}
+
 /* A regex whose result depends on the start positions tried, here through
 ** (*COMMIT), gets the same result on every repeat of a line, including
 ** those after its JIT code and the ASCII copy of hot regexes exist. */
 static void test_commit_regex_same_on_every_repeat(void)
 {
     char dir[] = "/tmp/triage-commit-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char path[512];
-    snprintf(path, sizeof path, "%s/commit.json", dir);
-    CHECK(write_file(path, "{\"id\": \"kernel/commit-panic\", \"signature\": \"a record for start-sensitive "
-                           "matching\", \"regex\": \"(*COMMIT)kernel panic\"}") == 0);
-    triage_engine *engine = open_engine();
+    triage_engine *engine = load_one_record(dir, "{\"id\": \"kernel/commit-panic\", \"signature\": \"a record for "
+                                                 "start-sensitive matching\", \"regex\": \"(*COMMIT)kernel panic\"}");
     if (engine != NULL) {
-        CHECK(triage_load_records(engine, dir) == 1);
         /* (*COMMIT) at the first start position, where "kernel" is not, ends the search. */
         const char *line = "xx kernel panic - not syncing";
         int differing = 0;
@@ -311,15 +325,10 @@ static void test_commit_regex_same_on_every_repeat(void)
 static void test_multibyte_line_same_score_on_every_repeat(void)
 {
     char dir[] = "/tmp/triage-multibyte-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char path[512];
-    snprintf(path, sizeof path, "%s/mismatch.json", dir);
-    CHECK(write_file(path, "{\"id\": \"mail/password-mismatch\", \"signature\": \"auth: sql(user@example.com,"
-                           "192.0.2.226): Password mismatch\", \"regex\": \"sql\\\\([^,()]*,[0-9.]+\\\\): Password "
-                           "mismatch\"}") == 0);
-    triage_engine *engine = open_engine();
+    triage_engine *engine = load_one_record(dir, "{\"id\": \"mail/password-mismatch\", \"signature\": \"auth: "
+                                                 "sql(user@example.com,192.0.2.226): Password mismatch\", \"regex\": "
+                                                 "\"sql\\\\([^,()]*,[0-9.]+\\\\): Password mismatch\"}");
     if (engine != NULL) {
-        CHECK(triage_load_records(engine, dir) == 1);
         const char *line = "auth: sql(user@ex\xC4\xB0" "ample.com,192.0.2.226): Password mismatch";
         triage_hit first[2];
         CHECK(triage_match(engine, line, strlen(line), first, 2) == 1);

@@ -91,7 +91,7 @@ static void test_error_position(void)
     CHECK(err.column == 7);
 }
 
-/* Short decimals take a path of their own; every number must still equal
+/* Short decimals take a path of their own. Every number must still equal
 ** what strtod reads, bit for bit. */
 static void test_numbers_equal_strtod(void)
 {
