@@ -249,18 +249,32 @@ local function key_string(k, state, depth)
 end
 
 
--- Return the object's keys as strings, in output order.
+-- Return the object's keys as strings, in output order, and, when some key
+-- is not a string, the table from those strings to the keys themselves.
 local function ordered_keys(t, state, depth)
   local rank = state.rank
-  local names, original = {}, {}
+  -- Keys that are all strings, as in nearly every object, need no
+  -- conversion and cannot collide.
+  local names, n, original = {}, 0, nil
   for k in pairs(t) do
-    local name = key_string(k, state, depth)
-    if original[name] ~= nil then
-      error(string.format("json.encode: %s: keys %q and %q both encode as %q",
-        path_of(state, depth), tostring(original[name]), tostring(k), name), 0)
+    if type(k) ~= "string" then
+      original = {}
+      break
     end
-    original[name] = k
-    names[#names + 1] = name
+    n = n + 1
+    names[n] = k
+  end
+  if original then
+    names = {}
+    for k in pairs(t) do
+      local name = key_string(k, state, depth)
+      if original[name] ~= nil then
+        error(string.format("json.encode: %s: keys %q and %q both encode as %q",
+          path_of(state, depth), tostring(original[name]), tostring(k), name), 0)
+      end
+      original[name] = k
+      names[#names + 1] = name
+    end
   end
   -- Objects of one kind list the same keys in the same order, so the sorted
   -- order is kept per listing and reused.
@@ -331,7 +345,11 @@ local function encode_object(t, state, depth)
       key = quote(name) .. (state.indent and ": " or ":")
       key_texts[name] = key
     end
-    parts[i] = inner .. key .. encode_value(t[original[name]], state, depth + 1, name)
+    local k = name
+    if original then
+      k = original[name]
+    end
+    parts[i] = inner .. key .. encode_value(t[k], state, depth + 1, name)
   end
   return "{" .. table.concat(parts, ",") .. newline(state, depth) .. "}"
 end
@@ -363,6 +381,17 @@ local function encode_table(t, state, depth, key)
 end
 
 
+-- Return the text of v from cache, made by encode on first sight.
+local function cached(cache, v, encode)
+  local text = cache[v]
+  if text == nil then
+    text = encode(v)
+    cache[v] = text
+  end
+  return text
+end
+
+
 function encode_value(v, state, depth, key)
   local kind = type(v)
   if v == nil or v == cjson.null then
@@ -370,9 +399,15 @@ function encode_value(v, state, depth, key)
   elseif kind == "boolean" then
     return v and "true" or "false"
   elseif kind == "number" then
-    return format_number(v)
+    -- Zero (0 and -0.0 print apart), NaN (no table key) and numbers past
+    -- 2^53 (an integer and a float there share a key but not a text) are
+    -- formatted each time.
+    if v == 0 or v ~= v or v >= 2^53 or v <= -2^53 then
+      return format_number(v)
+    end
+    return cached(state.numbers, v, format_number)
   elseif kind == "string" then
-    return quote(v)
+    return cached(state.strings, v, quote)
   elseif kind == "table" then
     return encode_table(v, state, depth, key)
   end
@@ -420,6 +455,11 @@ function M.encode(value, opts)
     keys = {},
     in_array = {},
     max_depth = opts.max_depth or 200,
+    -- The encoded text of each string and number met so far: ids and
+    -- counts repeat across a report, and quoting or formatting is most of
+    -- the cost of a value.
+    strings = {},
+    numbers = {},
   }
   return encode_value(value, state, 0, nil)
 end

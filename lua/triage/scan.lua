@@ -16,21 +16,28 @@ local M = {}
 M.SCHEMA = "triage.scan/1"
 
 
+-- Return the set of ids that the record with this id names in its edges of
+-- kind. cache keeps the set per id, because a record takes part in many
+-- observed pairs.
+local function edge_ids(graph, cache, id, kind)
+  local ids = cache[id]
+  if ids == nil then
+    ids = {}
+    local record = records.by_id(id)
+    for _, edge in ipairs(record and graph:edges(record, kind) or {}) do
+      ids[edge.id] = true
+    end
+    cache[id] = ids
+  end
+  return ids
+end
+
+
 -- Return true when the graph has the edge from -> to: from leads to to, or
--- to is preceded by from.
-local function known_edge(graph, from, to)
-  local a, b = records.by_id(from), records.by_id(to)
-  for _, edge in ipairs(a and graph:edges(a, "leads_to") or {}) do
-    if edge.id == to then
-      return true
-    end
-  end
-  for _, edge in ipairs(b and graph:edges(b, "preceded_by") or {}) do
-    if edge.id == from then
-      return true
-    end
-  end
-  return false
+-- to is preceded by from. leads and preceded cache the edges per id.
+local function known_edge(graph, leads, preceded, from, to)
+  return edge_ids(graph, leads, from, "leads_to")[to] == true
+    or edge_ids(graph, preceded, to, "preceded_by")[from] == true
 end
 
 
@@ -92,8 +99,9 @@ function M.build(text, graph)
   -- for among the many pairs that interleaved sources make. Within each
   -- group the scanner's order (most frequent first) stays.
   local known, other = {}, {}
+  local leads, preceded = {}, {}
   for _, pair in ipairs(doc.observed) do
-    pair.known = known_edge(graph, pair.from, pair.to)
+    pair.known = known_edge(graph, leads, preceded, pair.from, pair.to)
     local group = pair.known and known or other
     group[#group + 1] = pair
   end

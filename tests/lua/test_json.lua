@@ -35,6 +35,27 @@ function TestJsonEncode:test_scalars()
   end
 end
 
+function TestJsonEncode:test_repeated_values_encode_alike()
+  -- The encoder reuses the text of a value it met before in the same call.
+  -- Values that compare or hash alike but print apart must not share it.
+  local cases = {
+    { { 0, -0.0 }, "[0,-0]", "zero, then negative zero" },
+    { { -0.0, 0 }, "[-0,0]", "negative zero, then zero" },
+    { { 2, 2.0, 2 }, "[2,2,2]", "an integer and the same float" },
+    { { 2 ^ 60 + 0.0, 1 << 60 }, "[1.152921504606847e+18,1152921504606846976]",
+      "a float past 2^53, then the integer of the same value" },
+    { { 1 << 60, 2 ^ 60 + 0.0 }, "[1152921504606846976,1.152921504606847e+18]",
+      "an integer past 2^53, then the float of the same value" },
+    { { math.mininteger, -2 ^ 63 }, "[-9223372036854775808,-9.223372036854776e+18]",
+      "the smallest integer, then the float of the same value" },
+    { { 0 / 0, 1, 0 / 0 }, "[null,1,null]", "NaN twice" },
+    { { "a\n", "a\n", "b" }, '["a\\n","a\\n","b"]', "a string with an escape twice" },
+  }
+  for _, case in ipairs(cases) do
+    lu.assertEquals(json.encode(case[1]), case[2], case[3])
+  end
+end
+
 function TestJsonEncode:test_numbers_round_trip()
   local values = { 0.1, 1 / 3, 2 / 3, 123.456, 1e-7, 5e-324, 1.7976931348623157e308, 0.92 }
   for _, v in ipairs(values) do
