@@ -161,13 +161,15 @@ M.quote = quote
 
 local function format_number(x)
   if math.type(x) == "integer" then
-    return string.format("%d", x)
+    return tostring(x)
   end
   if x ~= x or x == math.huge or x == -math.huge then
     return "null"
   end
   if x == math.floor(x) and math.abs(x) < 2^53 then
-    return string.format("%.0f", x)
+    -- tostring of the integer prints the same digits faster; -0.0 keeps
+    -- its sign, which the integer 0 would lose.
+    return x == 0 and string.format("%.0f", x) or tostring(math.tointeger(x))
   end
   for digits = 15, 16 do
     local s = string.format("%." .. digits .. "g", x)
