@@ -697,6 +697,19 @@ static int jit_available(void)
     return pcre2_config(PCRE2_CONFIG_JIT, &available) >= 0 && available != 0;
 }
 
+/* Return jit_available(), asked once per process because it reads the
+** environment. */
+static int jit_available_once(void)
+{
+    static atomic_int available = -1; /* the same in every thread, so a race only repeats the query */
+    int known = atomic_load_explicit(&available, memory_order_relaxed);
+    if (known < 0) {
+        known = jit_available();
+        atomic_store_explicit(&available, known, memory_order_relaxed);
+    }
+    return known;
+}
+
 static char compile_salt[160];
 
 static void make_compile_salt(void)
@@ -741,7 +754,7 @@ int record_compile(struct record *record, struct regex_cache *cache, struct prob
     ** too large, or out of executable memory), the interpreter serves. The
     ** results are the same: tests/test_hardening.c compares them on the
     ** corpus. */
-    record->jit = jit_available();
+    record->jit = jit_available_once();
     record->anchored = is_anchored(record->code);
     record->start_sensitive = is_start_sensitive(record->regex);
     record->jit_ascii_only = uses_negated_class_escape(record->regex);
@@ -903,13 +916,7 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
 
 const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit)
 {
-    static atomic_int available = -1; /* the same in every thread, so a race only repeats the query */
-    int known = atomic_load_explicit(&available, memory_order_relaxed);
-    if (known < 0) {
-        known = jit_available();
-        atomic_store_explicit(&available, known, memory_order_relaxed);
-    }
-    return jit_code_for(lazy, plain, known, len, jit);
+    return jit_code_for(lazy, plain, jit_available_once(), len, jit);
 }
 
 void lazy_jit_free(struct lazy_jit *lazy)
@@ -1224,7 +1231,7 @@ enum match_outcome lazy_pattern_match(struct lazy_jit *lazy, const pcre2_code *p
 {
     int jit;
     const pcre2_code *code = lazy_jit_code(lazy, plain, len, &jit);
-    int charge = !jit && jit_serves(subject, len, jit_ascii_only);
+    int charge = !jit && jit_available_once() && jit_serves(subject, len, jit_ascii_only);
     uint64_t began = charge ? monotonic_ns() : 0;
     enum match_outcome outcome = pattern_match(code, jit, jit_ascii_only, scratch, subject, len, start, end);
     if (charge)
