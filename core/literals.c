@@ -154,6 +154,36 @@ static void clause_add(struct requirement_clause *clause, const char *text, size
     clause->length[slot] = (unsigned char)len;
 }
 
+/* Whether every literal of b occurs in a literal of a, so a line that
+** satisfies clause a also satisfies clause b. */
+static int clause_implies(const struct requirement_clause *a, const struct requirement_clause *b)
+{
+    for (unsigned j = 0; j < b->count; j++) {
+        unsigned i = 0;
+        while (i < a->count && !contains_literal(a->literal[i], a->length[i], b->literal[j], b->length[j]))
+            i++;
+        if (i == a->count)
+            return 0;
+    }
+    return 1;
+}
+
+/* Drop clauses that imply another one: in "timeout|timeouterror" a line
+** with "timeouterror" already has "timeout". */
+static void drop_implied_clauses(struct requirement *req)
+{
+    for (size_t i = 0; i < req->count;) {
+        size_t j = 0;
+        while (j < req->count && (j == i || !clause_implies(&req->clause[i], &req->clause[j])))
+            j++;
+        if (j < req->count) {
+            req->clause[i] = req->clause[--req->count];
+            continue;
+        }
+        i++;
+    }
+}
+
 /* dst := src, copying only the clauses in use: a requirement has room for
 ** REQUIREMENT_MAX_CLAUSES and seldom contains more than a few. */
 static void requirement_copy(struct requirement *dst, const struct requirement *src)
@@ -163,17 +193,41 @@ static void requirement_copy(struct requirement *dst, const struct requirement *
     memcpy(dst->clause, src->clause, src->count * sizeof *src->clause);
 }
 
-/* a := a OR b. Too many clauses to keep weakens the result to "any". */
-static void requirement_or(struct requirement *a, const struct requirement *b)
+/* a := a OR b. When the clauses do not fit, those implied by another
+** clause of their side go first: an alternation of many branches repeats
+** clauses that a shorter one covers. Unless that frees half the room, the
+** result weakens to "any". So the quadratic search for implied clauses
+** runs at most once per REQUIREMENT_MAX_CLAUSES / 2 clauses added.
+** Returns -1 when out of memory. */
+static int requirement_or(struct requirement *a, const struct requirement *b)
 {
     if (a->any)
-        return;
-    if (b->any || a->count + b->count > REQUIREMENT_MAX_CLAUSES) {
+        return 0;
+    if (b->any) {
         set_any(a);
-        return;
+        return 0;
     }
-    memcpy(&a->clause[a->count], b->clause, b->count * sizeof *b->clause);
-    a->count += b->count;
+    const struct requirement *add = b;
+    struct requirement *reduced = NULL;
+    size_t room = REQUIREMENT_MAX_CLAUSES;
+    if (a->count + b->count > room) {
+        reduced = malloc(sizeof *reduced);
+        if (reduced == NULL)
+            return -1;
+        requirement_copy(reduced, b);
+        drop_implied_clauses(reduced);
+        drop_implied_clauses(a);
+        add = reduced;
+        room = REQUIREMENT_MAX_CLAUSES / 2;
+    }
+    if (a->count + add->count > room) {
+        set_any(a);
+    } else {
+        memcpy(&a->clause[a->count], add->clause, add->count * sizeof *add->clause);
+        a->count += add->count;
+    }
+    free(reduced);
+    return 0;
 }
 
 /* a := a AND b, as the cross product of the clauses. When the product would
@@ -922,7 +976,11 @@ static struct part *read_alternation(struct reader *r)
             free(part);
             return NULL;
         }
-        requirement_or(&part->req, &next->req);
+        if (requirement_or(&part->req, &next->req) != 0) {
+            free(next);
+            free(part);
+            return NULL;
+        }
         if (part->exact && (!next->exact || set_union(&part->set, &next->set) != 0))
             part->exact = 0;
         free(next);
@@ -951,36 +1009,6 @@ static void drop_short_literals(struct requirement *req, size_t min_length)
         clause->count = kept;
         if (kept == 0)
             set_any(req);
-    }
-}
-
-/* Whether every literal of b occurs in a literal of a, so a line that
-** satisfies clause a also satisfies clause b. */
-static int clause_implies(const struct requirement_clause *a, const struct requirement_clause *b)
-{
-    for (unsigned j = 0; j < b->count; j++) {
-        unsigned i = 0;
-        while (i < a->count && !contains_literal(a->literal[i], a->length[i], b->literal[j], b->length[j]))
-            i++;
-        if (i == a->count)
-            return 0;
-    }
-    return 1;
-}
-
-/* Drop clauses that imply another one: in "timeout|timeouterror" a line
-** with "timeouterror" already has "timeout". */
-static void drop_implied_clauses(struct requirement *req)
-{
-    for (size_t i = 0; i < req->count;) {
-        size_t j = 0;
-        while (j < req->count && (j == i || !clause_implies(&req->clause[i], &req->clause[j])))
-            j++;
-        if (j < req->count) {
-            req->clause[i] = req->clause[--req->count];
-            continue;
-        }
-        i++;
     }
 }
 

@@ -56,7 +56,7 @@
 #define MIN_EXTRA 2
 /* Bump when the layout or anything that decides the databases changes:
 ** literals.c, the grouping of records, or the Vectorscan flags. */
-#define CACHE_FORMAT 4u
+#define CACHE_FORMAT 5u
 #define CACHE_MAGIC "TRIAGEPF"
 /* Cache entries kept in the folder; older ones are removed. */
 #define CACHE_KEEP 8

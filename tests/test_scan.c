@@ -202,6 +202,28 @@ static void test_requirements_hold_on_matching_lines(void)
     free(req);
 }
 
+/* An alternation of more branches than a requirement keeps clauses for
+** still gives a requirement when most of its clauses imply others: each
+** "connection refused by host N" contains "connection refused". */
+static void test_requirement_of_many_implied_branches(void)
+{
+    char pattern[4096] = "connection refused";
+    for (int i = 0; i < 80; i++) {
+        size_t used = strlen(pattern);
+        snprintf(pattern + used, sizeof pattern - used, "|connection refused by host %d", i);
+    }
+    struct requirement *req = malloc(sizeof *req);
+    CHECK(req != NULL);
+    if (req == NULL)
+        return;
+    CHECK(pattern_requirement(pattern, strlen(pattern), 3, req) == 0);
+    CHECK(!req->any);
+    CHECK(req->count == 1);
+    CHECK(has_literal(req, "connection refused"));
+    CHECK(satisfies(req, "Connection refused by host 42"));
+    free(req);
+}
+
 static void test_requirement_gives_up_on_unknown_syntax(void)
 {
     static const char *const patterns[] = {
@@ -732,6 +754,7 @@ int main(void)
 {
     test_requirements_hold_on_matching_lines();
     test_requirement_gives_up_on_unknown_syntax();
+    test_requirement_of_many_implied_branches();
     test_line_timestamps();
     test_cache_rebuilds_damaged_entries();
     test_input_edge_cases();
