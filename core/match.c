@@ -947,13 +947,23 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
     return copy;
 }
 
-/* Return CLOCK_MONOTONIC in nanoseconds. The read goes through the vDSO,
-** which costs little beside an interpreted match. */
+/* Return CLOCK_MONOTONIC in nanoseconds. On Linux the read usually goes
+** through the vDSO, which costs little beside an interpreted match. Where
+** it is a system call, only the interpreted matches before a regex's JIT
+** compile starts pay for it (see lazy_jit_waits). */
 static uint64_t monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether the lazy copy has not been started yet, so the time of an
+** interpreted match still counts towards it. After a failed compile the
+** interpreter serves for good and its time no longer counts. */
+static int lazy_jit_waits(struct lazy_jit *lazy)
+{
+    return atomic_load_explicit(&lazy->started, memory_order_relaxed) == 0;
 }
 
 /* Add the time since began (monotonic_ns) of an interpreted match to the
@@ -1173,7 +1183,7 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     if (invalid || (record->jit_ascii_only && !ascii))
         options |= PCRE2_NO_JIT;
     /* Only a search that JIT code could serve counts towards compiling it. */
-    int charge = !code_jit && available && !(options & PCRE2_NO_JIT);
+    int charge = !code_jit && available && !(options & PCRE2_NO_JIT) && lazy_jit_waits(lazy);
     uint64_t began = charge ? monotonic_ns() : 0;
     int rc = search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, kind);
     if (charge)
@@ -1231,7 +1241,7 @@ enum match_outcome lazy_pattern_match(struct lazy_jit *lazy, const pcre2_code *p
 {
     int jit;
     const pcre2_code *code = lazy_jit_code(lazy, plain, len, &jit);
-    int charge = !jit && jit_available_once() && jit_serves(subject, len, jit_ascii_only);
+    int charge = !jit && jit_available_once() && lazy_jit_waits(lazy) && jit_serves(subject, len, jit_ascii_only);
     uint64_t began = charge ? monotonic_ns() : 0;
     enum match_outcome outcome = pattern_match(code, jit, jit_ascii_only, scratch, subject, len, start, end);
     if (charge)
