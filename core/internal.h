@@ -300,11 +300,6 @@ void lazy_jit_free(struct lazy_jit *lazy);
 ** only for code compiled with PCRE2_USE_OFFSET_LIMIT. */
 enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
                                  const char *subject, size_t len, size_t *start, size_t *end);
-/* pattern_match with the lazy JIT copy of plain (lazy_jit_code): the time
-** that the interpreter spends on plain counts towards compiling the copy. */
-enum match_outcome lazy_pattern_match(struct lazy_jit *lazy, const pcre2_code *plain, int jit_ascii_only,
-                                      struct match_scratch *scratch, const char *subject, size_t len, size_t *start,
-                                      size_t *end);
 /* Whether the JIT code of pattern must not match subjects with non-ASCII
 ** bytes: PCRE2 10.42's JIT with MATCH_INVALID_UTF fails \S, \D and \W on
 ** multibyte characters. */

@@ -51,16 +51,12 @@
 #define MAX_WINDOW 65536u
 #define MIN_POSITION_LIMIT 16u
 /* Work after which a pattern is JIT-compiled: a match costs one unit plus
-** one per JIT_UNIT_BYTES of subject, plus one per JIT_UNIT_NS that the
-** interpreter spent on it. The compile costs about as much as 32
-** interpreted matches of a log line, or 0.1 ms of interpreting: a pattern
-** that the interpreter runs slowly, such as an alternation of "a.*b"
-** branches, repays it after a few lines. A subject of 16 KiB or more is
+** one per JIT_UNIT_BYTES of subject. The compile costs about as much as
+** 32 interpreted matches of a log line. A subject of 16 KiB or more is
 ** matched with JIT from the start, because the interpreter would be slow
 ** on it and could run into the time budget where JIT does not. */
 #define JIT_AFTER_UNITS 32u
 #define JIT_UNIT_BYTES 512u
-#define JIT_UNIT_NS 3000u
 
 /* A record that hit a limit this many times is skipped for the rest of the
 ** engine's life: each hit may cost a full time budget. */
@@ -947,61 +943,14 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
     return copy;
 }
 
-/* Return CLOCK_MONOTONIC in nanoseconds. On Linux the read usually goes
-** through the vDSO, which costs little beside an interpreted match. Where
-** it is a system call, only the interpreted matches before a regex's JIT
-** compile starts pay for it (see lazy_jit_waits). */
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Whether the lazy copy has not been started yet, so the time of an
-** interpreted match still counts towards it. After a failed compile the
-** interpreter serves for good and its time no longer counts. */
-static int lazy_jit_waits(struct lazy_jit *lazy)
-{
-    return atomic_load_explicit(&lazy->started, memory_order_relaxed) == 0;
-}
-
-/* Add the time since began (monotonic_ns) of an interpreted match to the
-** work that leads to compiling the lazy copy. Under TRIAGE_TIME_SCALE
-** matching runs that many times slower, so the time counts for less. */
-static void lazy_jit_charge(struct lazy_jit *lazy, uint64_t began)
-{
-    uint64_t scale = pair_budget_ns() / PAIR_BUDGET_NS;
-    uint64_t units = (monotonic_ns() - began) / (JIT_UNIT_NS * scale);
-    if (units > 0)
-        atomic_fetch_add_explicit(&lazy->uses, units < JIT_AFTER_UNITS ? (unsigned)units : JIT_AFTER_UNITS,
-                                  memory_order_relaxed);
-}
-
-/* Return the lazy copy that matches of record on this subject use. *plain
-** receives the code it copies and *available whether JIT can compile it. */
-static struct lazy_jit *record_lazy_jit(const struct record *record, const char *subject, size_t len,
-                                        const pcre2_code **plain, int *available)
+const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit)
 {
     /* Matching changes only atomic members of a record: these lazy copies
     ** and the limit counters. */
     struct record *r = (struct record *)record;
-    if (record->floating_code != NULL && !is_valid_utf8(subject, len)) {
-        *plain = record->floating_code;
-        *available = record->floating_jit;
-        return &r->floating_lazy_jit;
-    }
-    *plain = record->code;
-    *available = record->jit;
-    return &r->lazy_jit;
-}
-
-const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit)
-{
-    const pcre2_code *plain;
-    int available;
-    struct lazy_jit *lazy = record_lazy_jit(record, subject, len, &plain, &available);
-    return jit_code_for(lazy, plain, available, len, jit);
+    if (record->floating_code != NULL && !is_valid_utf8(subject, len))
+        return jit_code_for(&r->floating_lazy_jit, record->floating_code, record->floating_jit, len, jit);
+    return jit_code_for(&r->lazy_jit, record->code, record->jit, len, jit);
 }
 
 /* The sign of a record whose ASCII variant is not built (see ascii_code). */
@@ -1164,10 +1113,8 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
 static int search(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
                   uint32_t options, enum match_limit_kind *kind)
 {
-    int code_jit, available;
-    const pcre2_code *plain;
-    struct lazy_jit *lazy = record_lazy_jit(record, subject, len, &plain, &available);
-    const pcre2_code *code = jit_code_for(lazy, plain, available, len, &code_jit);
+    int code_jit;
+    const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
     int ascii = !has_non_ascii(subject, len);
     /* The copy skips start positions that the regex with UTF tries, as k
     ** and s fold with non-ASCII letters there: a regex whose result
@@ -1182,13 +1129,7 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     int single = record->anchored && !floating;
     if (invalid || (record->jit_ascii_only && !ascii))
         options |= PCRE2_NO_JIT;
-    /* Only a search that JIT code could serve counts towards compiling it. */
-    int charge = !code_jit && available && !(options & PCRE2_NO_JIT) && lazy_jit_waits(lazy);
-    uint64_t began = charge ? monotonic_ns() : 0;
-    int rc = search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, kind);
-    if (charge)
-        lazy_jit_charge(lazy, began);
-    return rc;
+    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, kind);
 }
 
 /* The outcome of a search and, on a hit, the span from the scratch. */
@@ -1214,13 +1155,6 @@ int pattern_jit_ascii_only(const char *pattern)
     return uses_negated_class_escape(pattern);
 }
 
-/* Whether JIT code may match this subject. It may not when the subject has
-** invalid UTF-8, or any non-ASCII byte for a jit_ascii_only pattern (see search). */
-static int jit_serves(const char *subject, size_t len, int jit_ascii_only)
-{
-    return !has_non_ascii(subject, len) || (!jit_ascii_only && is_valid_utf8(subject, len));
-}
-
 enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
                                  const char *subject, size_t len, size_t *start, size_t *end)
 {
@@ -1229,24 +1163,11 @@ enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_
     pcre2_pattern_info(code, PCRE2_INFO_ARGOPTIONS, &arg_options);
     enum match_limit_kind kind;
     scratch->last_limit = LIMIT_NONE;
-    uint32_t options = jit_serves(subject, len, jit_ascii_only) ? 0 : PCRE2_NO_JIT;
+    uint32_t options =
+        has_non_ascii(subject, len) && (jit_ascii_only || !is_valid_utf8(subject, len)) ? PCRE2_NO_JIT : 0;
     int rc = search_code(code, jit, (all_options & PCRE2_ANCHORED) != 0, (arg_options & PCRE2_USE_OFFSET_LIMIT) != 0,
                          scratch, subject, len, options, &kind);
     return outcome_of(rc, kind, scratch, start, end);
-}
-
-enum match_outcome lazy_pattern_match(struct lazy_jit *lazy, const pcre2_code *plain, int jit_ascii_only,
-                                      struct match_scratch *scratch, const char *subject, size_t len, size_t *start,
-                                      size_t *end)
-{
-    int jit;
-    const pcre2_code *code = lazy_jit_code(lazy, plain, len, &jit);
-    int charge = !jit && jit_available_once() && lazy_jit_waits(lazy) && jit_serves(subject, len, jit_ascii_only);
-    uint64_t began = charge ? monotonic_ns() : 0;
-    enum match_outcome outcome = pattern_match(code, jit, jit_ascii_only, scratch, subject, len, start, end);
-    if (charge)
-        lazy_jit_charge(lazy, began);
-    return outcome;
 }
 
 static void count_limit(const struct record *record, enum match_limit_kind kind)

@@ -762,42 +762,6 @@ static void check_both_modes(const struct mode_case *c, int ascii_only_jit, stru
     problem_list_free(&problems);
 }
 
-/* A regex that the interpreter runs slowly is JIT-compiled after a few
-** matches, where a fast one waits for JIT_AFTER_UNITS matches: the time
-** spent interpreting counts towards the compile. On 300 bytes of 'x' each
-** start position reads the rest of the subject and backtracks through it,
-** tens of thousands of steps a search, well over the 0.1 ms that stands
-** for a compile. */
-static void test_slow_regex_compiled_early(void)
-{
-    uint32_t jit_built = 0;
-    const char *no_jit = getenv("TRIAGE_NO_JIT");
-    if ((no_jit != NULL && *no_jit != '\0' && strcmp(no_jit, "0") != 0) ||
-        pcre2_config(PCRE2_CONFIG_JIT, &jit_built) < 0 || !jit_built) {
-        printf("skipped: JIT is off, so no regex is JIT-compiled\n");
-        return;
-    }
-    struct problem_list problems = {0};
-    /* The record owns the text it was read from. */
-    char *json = dup_string("{\"id\": \"t/slow\", \"signature\": \"x\", \"regex\": \"(x.*[yz]|w.*[yz])\"}");
-    struct record *record = json ? record_from_json("t.json", json, strlen(json), NULL, &problems) : NULL;
-    struct match_scratch *scratch = scratch_new();
-    CHECK(record != NULL);
-    CHECK(scratch != NULL);
-    if (record != NULL && scratch != NULL) {
-        char subject[300];
-        memset(subject, 'x', sizeof subject);
-        for (int i = 0; i < 3; i++) {
-            size_t start, end;
-            CHECK(record_match(record, scratch, subject, sizeof subject, &start, &end) == MATCH_NONE);
-        }
-        CHECK(atomic_load(&record->lazy_jit.code) != NULL);
-    }
-    scratch_free(scratch);
-    record_free(record);
-    problem_list_free(&problems);
-}
-
 /* \S, \D and \W on multibyte characters: JIT code of PCRE2 10.42 gets
 ** them wrong, so such subjects go to the interpreter and both modes agree. */
 static void test_negated_escapes_on_multibyte(void)
@@ -1045,7 +1009,6 @@ int main(void)
     test_limit_hits_reported_and_quarantined();
     test_dot_star_after_invalid_utf8();
     test_negated_escapes_on_multibyte();
-    test_slow_regex_compiled_early();
     test_end_assertions_across_invalid_bytes();
     test_backtracking_risk_patterns();
     test_backtracking_branch_bounded();
