@@ -56,7 +56,7 @@
 #define MIN_EXTRA 2
 /* Bump when the layout or anything that decides the databases changes:
 ** literals.c, the grouping of records, or the Vectorscan flags. */
-#define CACHE_FORMAT 5u
+#define CACHE_FORMAT 6u
 #define CACHE_MAGIC "TRIAGEPF"
 /* Cache entries kept in the folder; older ones are removed. */
 #define CACHE_KEEP 8
@@ -145,10 +145,13 @@ static double seconds_now(void)
 
 /* Whether a pattern reads the same on the ASCII stand-in of a line as PCRE2
 ** reads the line: no non-ASCII or control bytes, no escapes by code point,
-** and no class that treats the stand-in byte apart from other characters. */
+** and no class that treats the stand-in byte apart from other characters.
+** The stand-in also turns U+017F and U+212A into the word characters s and
+** k, so \W, word boundaries and negated classes, which may match there
+** only before the change, make a pattern read differently too. */
 static int reads_alike_on_stand_in(const char *pattern)
 {
-    static const char *const risky[] = {"[:cntrl:]", "[:^cntrl:]"};
+    static const char *const risky[] = {"[:cntrl:]", "[:^cntrl:]", "\\W", "\\b", "\\B", "[^", "[:^"};
     for (const unsigned char *p = (const unsigned char *)pattern; *p; p++) {
         if (*p >= 0x80 || *p < 0x20 || *p == 0x7F)
             return 0;

@@ -364,6 +364,53 @@ static void test_prefilter_never_drops_a_match(void)
         check_soundness(CORPUS, 40);
 }
 
+/* Records that the prefilter finds through their whole regex, not through
+** literals, on lines with LONG S or KELVIN SIGN. The prefilter reads such a
+** line with s and k in their places, where \W, \B and negated classes
+** stop matching, so these records must not depend on that reading. */
+static void test_pattern_records_on_folding_letters(void)
+{
+    static const char *const regexes[] = {
+        "(?:kelvinres|\\\\W)",
+        "\\\\Bst",
+        "[^\\\\w]to",
+        "[[:^alpha:]]el",
+    };
+    char dir[] = "/tmp/triage-fold-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    for (size_t i = 0; i < sizeof regexes / sizeof *regexes; i++) {
+        char path[256], json[512];
+        snprintf(path, sizeof path, "%s/r%zu.json", dir, i);
+        snprintf(json, sizeof json,
+                 "{\"id\": \"t/fold-%zu\", \"signature\": \"zq%zu unusual\", \"regex\": \"%s\"}", i, i,
+                 regexes[i]);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (f != NULL) {
+            fputs(json, f);
+            fclose(f);
+        }
+    }
+    triage_engine *engine = open_engine(dir);
+    struct prefilter *pf = engine != NULL ? prefilter_open(engine, NULL) : NULL;
+    CHECK(pf != NULL);
+    if (pf != NULL) {
+        struct lines lines = {0};
+        add_line(&lines, "\xc5\xbftop", 5);
+        add_line(&lines, "\xe2\x84\xaa" "elvin", 8);
+        struct prefilter_info info;
+        prefilter_describe(pf, &info);
+        CHECK(info.pattern_records == sizeof regexes / sizeof *regexes);
+        CHECK(count_misses(engine, pf, &lines, 0) == 0);
+        free_lines(&lines);
+        prefilter_free(pf);
+    }
+    triage_close(&engine);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    CHECK(system(command) == 0);
+}
+
 /* }==== */
 
 /* {==== cache */
@@ -760,6 +807,7 @@ int main(void)
     test_input_edge_cases();
     test_summary_document();
     test_prefilter_never_drops_a_match();
+    test_pattern_records_on_folding_letters();
     test_scan_ranks_as_diagnose();
     return check_summary();
 }
