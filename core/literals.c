@@ -194,11 +194,11 @@ static void requirement_copy(struct requirement *dst, const struct requirement *
 }
 
 /* a := a OR b. When the clauses do not fit, those implied by another
-** clause of their side go first: an alternation of many branches repeats
-** clauses that a shorter one covers. Unless that frees half the room, the
-** result weakens to "any". So the quadratic search for implied clauses
-** runs at most once per REQUIREMENT_MAX_CLAUSES / 2 clauses added.
-** Returns -1 when out of memory. */
+** clause of their side go first, because an alternation of many branches
+** repeats clauses that a shorter one covers. Unless that leaves half the
+** room free, the result weakens to "any". A search for implied clauses is
+** quadratic, and between two of them at least REQUIREMENT_MAX_CLAUSES / 2
+** clauses are added. Returns -1 when out of memory. */
 static int requirement_or(struct requirement *a, const struct requirement *b)
 {
     if (a->any)

@@ -147,8 +147,8 @@ static double seconds_now(void)
 ** reads the line: no non-ASCII or control bytes, no escapes by code point,
 ** and no class that treats the stand-in byte apart from other characters.
 ** The stand-in also turns U+017F and U+212A into the word characters s and
-** k, so \W, word boundaries and negated classes, which may match there
-** only before the change, make a pattern read differently too. */
+** k. A pattern with \W, a word boundary or a negated class may match those
+** letters on the line and not on the stand-in, so it reads differently. */
 static int reads_alike_on_stand_in(const char *pattern)
 {
     static const char *const risky[] = {"[:cntrl:]", "[:^cntrl:]", "\\W", "\\b", "\\B", "[^", "[:^"};

@@ -167,8 +167,8 @@ local function format_number(x)
     return "null"
   end
   if x == math.floor(x) and math.abs(x) < 2^53 then
-    -- tostring of the integer prints the same digits faster; -0.0 keeps
-    -- its sign, which the integer 0 would lose.
+    -- tostring of the integer prints the same digits faster. -0.0 keeps
+    -- string.format, because the integer 0 would lose its sign.
     return x == 0 and string.format("%.0f", x) or tostring(math.tointeger(x))
   end
   for digits = 15, 16 do
@@ -255,8 +255,8 @@ end
 -- is not a string, the table from those strings to the keys themselves.
 local function ordered_keys(t, state, depth)
   local rank = state.rank
-  -- Keys that are all strings, as in nearly every object, need no
-  -- conversion and cannot collide.
+  -- When every key is a string, as in nearly every object, the names are
+  -- the keys themselves, and two keys cannot give the same name.
   local names, n, original = {}, 0, nil
   for k in pairs(t) do
     if type(k) ~= "string" then
@@ -401,9 +401,9 @@ function encode_value(v, state, depth, key)
   elseif kind == "boolean" then
     return v and "true" or "false"
   elseif kind == "number" then
-    -- Zero (0 and -0.0 print apart), NaN (no table key) and numbers past
-    -- 2^53 (an integer and a float there share a key but not a text) are
-    -- formatted each time.
+    -- Some numbers are formatted each time: 0 and -0.0 share a table key
+    -- but print apart, NaN cannot be a key, and past 2^53 an integer and a
+    -- float of one value share a key but not a text.
     if v == 0 or v ~= v or v >= 2^53 or v <= -2^53 then
       return format_number(v)
     end
