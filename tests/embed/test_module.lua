@@ -224,6 +224,31 @@ function TestScan:test_scan_yields_diagnosed_lines()
   lu.assertNil(seen[1].truncated)
 end
 
+-- Vectorscan's AVX2 and AVX-512 code missed this line with these two
+-- records (core/prefilter.c), so the module must search with the same
+-- code as the command.
+function TestScan:test_scan_small_database_finds_line()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  for _, literal in ipairs({ "abb", "caa" }) do
+    local f = assert(io.open(dir .. "/" .. literal .. ".json", "wb"))
+    f:write(string.format('{"id": "t/%s", "signature": "%s", "regex": "%s"}', literal, literal, literal))
+    f:close()
+  end
+  local line = "bbbbbcbbbbbbbbbbb bbbbbbbbbbbbbbbbbbbbbbbcxbbbb bbbbbbbbbbbbbbbbbabbab"
+  local path = write_temp(line .. "\n")
+  local ids = {}
+  for entry in open({ records = { dir } }):scan(path, SCAN) do
+    for _, d in ipairs(entry.diagnoses) do
+      ids[#ids + 1] = d.id
+    end
+  end
+  os.remove(path)
+  os.execute("rm -r " .. dir)
+  lu.assertEquals(ids, { "t/abb" })
+end
+
 function TestScan:test_scan_ranks_like_diagnose()
   local engine = open({ records = { "records", FIXTURES .. "/good" } })
   local line = "gadget stalled after widget frobnication failed for queue 7"
