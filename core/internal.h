@@ -40,6 +40,7 @@ struct lazy_jit {
     _Atomic(pcre2_code *) code; /* the copy, published when complete; NULL before */
     atomic_uint uses; /* work done with the interpreted pattern, in units of match.c */
     atomic_int started;
+    atomic_int finished; /* the compile ended, with a published copy or without one */
 };
 
 struct record {
@@ -286,20 +287,18 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
 const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit);
 /* Free the JIT-compiled copies of a record's patterns. */
 void record_release_jit(struct record *record);
-/* Return the JIT-compiled copy of plain once it has been used enough, else
-** plain itself, and set *jit to 1 for the copy. len is the length of the
-** subject about to be matched: a long one counts as many uses. Safe to call
-** from several threads. */
-const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit);
 void lazy_jit_free(struct lazy_jit *lazy);
 /* Match a compiled pattern that is not a record's own regex (a branch of
 ** one, say) under the limits and time budget of record_match, without
-** counting limit hits. jit: the code has JIT code. jit_ascii_only: the
-** pattern uses \S, \D or \W (see pattern_jit_ascii_only), so a subject with
-** non-ASCII bytes goes to the interpreter. The search is split into windows
-** only for code compiled with PCRE2_USE_OFFSET_LIMIT. */
-enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
-                                 const char *subject, size_t len, size_t *start, size_t *end);
+** counting limit hits. plain is the pattern and lazy its JIT-compiled copy
+** (lazy_jit_code). jit_ascii_only: the pattern uses \S, \D or \W (see
+** pattern_jit_ascii_only), so a subject with non-ASCII bytes goes to the
+** interpreter. The search is split into windows only for code compiled
+** with PCRE2_USE_OFFSET_LIMIT. As with record_match, a PCRE2 limit is
+** decided by the other engine where it can be. */
+enum match_outcome pattern_match(struct lazy_jit *lazy, const pcre2_code *plain, int jit_ascii_only,
+                                 struct match_scratch *scratch, const char *subject, size_t len, size_t *start,
+                                 size_t *end);
 /* Whether the JIT code of pattern must not match subjects with non-ASCII
 ** bytes: PCRE2 10.42's JIT with MATCH_INVALID_UTF fails \S, \D and \W on
 ** multibyte characters. */

@@ -12,6 +12,7 @@
 ** limit and a maximum pattern length. A record whose regex does not compile
 ** is rejected with PCRE2's message and the offset of the error.
 */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,10 +85,10 @@ static const uint32_t COMPILE_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_UT
 ** The variant still searches differently: PCRE2 computes which letters a
 ** match must start with or contain, which it cannot for k and s with UTF.
 ** So the variant tries fewer start positions (see search()) and rules out
-** some subjects at once.
-** NOTE: a search that the regex with UTF abandons at the match limit can
-** therefore end with a result, so a line left undecided before the
-** variant exists may get a diagnosis once it does. */
+** some subjects at once. A search that the regex with UTF abandons at the
+** match limit can therefore end with a result. search_again then compiles
+** the variant and decides with it, so the outcome does not depend on
+** whether the variant existed when the line came. */
 static const uint32_t ASCII_OPTIONS = PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_NEVER_UTF | PCRE2_NEVER_BACKSLASH_C |
                                       PCRE2_NEVER_UCP | PCRE2_USE_OFFSET_LIMIT;
 
@@ -904,15 +905,20 @@ static int is_valid_utf8(const char *text, size_t len)
 
 /* The code to match with: the JIT-compiled copy once it exists, else the
 ** interpreted pattern. The use that brings the work to JIT_AFTER_UNITS
-** compiles the copy. Only
-** one thread compiles, on a copy, so threads that match the interpreted
-** pattern meanwhile never see it change; the copy is published whole. */
+** compiles the copy, and so does any use with now set, which also waits
+** for a compile that another thread has begun. Only one thread compiles,
+** on a copy, so threads that match the interpreted pattern meanwhile never
+** see it change; the copy is published whole. */
 static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *plain, int available, size_t len,
-                                      int *jit);
+                                      int now, int *jit);
 
-const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit)
+/* Return the JIT-compiled copy of plain once it has been used enough, else
+** plain itself, and set *jit to 1 for the copy. len is the length of the
+** subject about to be matched: a long one counts as many uses. Safe to call
+** from several threads. */
+static const pcre2_code *lazy_jit_code(struct lazy_jit *lazy, const pcre2_code *plain, size_t len, int *jit)
 {
-    return jit_code_for(lazy, plain, jit_available_once(), len, jit);
+    return jit_code_for(lazy, plain, jit_available_once(), len, 0, jit);
 }
 
 void lazy_jit_free(struct lazy_jit *lazy)
@@ -921,7 +927,7 @@ void lazy_jit_free(struct lazy_jit *lazy)
 }
 
 static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *plain, int available, size_t len,
-                                      int *jit)
+                                      int now, int *jit)
 {
     pcre2_code *compiled = atomic_load_explicit(&lazy->code, memory_order_acquire);
     if (compiled != NULL) {
@@ -929,28 +935,47 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
         return compiled;
     }
     *jit = 0;
-    unsigned units = 1 + (len / JIT_UNIT_BYTES < JIT_AFTER_UNITS ? (unsigned)(len / JIT_UNIT_BYTES) : JIT_AFTER_UNITS);
-    if (!available || atomic_fetch_add_explicit(&lazy->uses, units, memory_order_relaxed) + units < JIT_AFTER_UNITS ||
-        atomic_exchange(&lazy->started, 1) != 0)
+    if (!available)
         return plain;
+    unsigned units = 1 + (len / JIT_UNIT_BYTES < JIT_AFTER_UNITS ? (unsigned)(len / JIT_UNIT_BYTES) : JIT_AFTER_UNITS);
+    if (!now && atomic_fetch_add_explicit(&lazy->uses, units, memory_order_relaxed) + units < JIT_AFTER_UNITS)
+        return plain;
+    if (atomic_exchange(&lazy->started, 1) != 0) {
+        /* A compile takes about 0.1 ms, and a caller with now set waits for
+        ** it only after a search that hit a limit. */
+        while (now && !atomic_load_explicit(&lazy->finished, memory_order_acquire))
+            sched_yield();
+        compiled = atomic_load_explicit(&lazy->code, memory_order_acquire);
+        *jit = compiled != NULL;
+        return compiled != NULL ? compiled : plain;
+    }
     pcre2_code *copy = pcre2_code_copy(plain);
     if (copy == NULL || pcre2_jit_compile(copy, PCRE2_JIT_COMPLETE) != 0) {
         pcre2_code_free(copy); /* the interpreter keeps serving */
+        atomic_store_explicit(&lazy->finished, 1, memory_order_release);
         return plain;
     }
     atomic_store_explicit(&lazy->code, copy, memory_order_release);
+    atomic_store_explicit(&lazy->finished, 1, memory_order_release);
     *jit = 1;
     return copy;
 }
 
-const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit)
+/* record_code_for, with now passed on to jit_code_for. */
+static const pcre2_code *record_code_now(const struct record *record, const char *subject, size_t len, int now,
+                                         int *jit)
 {
     /* Matching changes only atomic members of a record: these lazy copies
     ** and the limit counters. */
     struct record *r = (struct record *)record;
     if (record->floating_code != NULL && !is_valid_utf8(subject, len))
-        return jit_code_for(&r->floating_lazy_jit, record->floating_code, record->floating_jit, len, jit);
-    return jit_code_for(&r->lazy_jit, record->code, record->jit, len, jit);
+        return jit_code_for(&r->floating_lazy_jit, record->floating_code, record->floating_jit, len, now, jit);
+    return jit_code_for(&r->lazy_jit, record->code, record->jit, len, now, jit);
+}
+
+const pcre2_code *record_code_for(const struct record *record, const char *subject, size_t len, int *jit)
+{
+    return record_code_now(record, subject, len, 0, jit);
 }
 
 /* The sign of a record whose ASCII variant is not built (see ascii_code). */
@@ -959,16 +984,23 @@ static char no_ascii_code;
 
 /* Return the JIT-compiled ASCII variant of the record's regex, or NULL. It
 ** is built once the regex itself has been JIT-compiled, by one thread, and
-** only when it compiles with the same groups and anchoring. */
+** only when it compiles with the same groups and anchoring. A build that
+** another thread has begun is waited for, so that every thread uses the
+** variant once the regex is JIT-compiled: the two can end differently at
+** a PCRE2 limit. */
 static const pcre2_code *ascii_code_for(const struct record *record)
 {
     struct record *r = (struct record *)record;
     pcre2_code *code = atomic_load_explicit(&r->ascii_code, memory_order_acquire);
     if (code != NULL)
         return code == NO_ASCII_CODE ? NULL : code;
-    if (atomic_load_explicit(&r->lazy_jit.code, memory_order_acquire) == NULL ||
-        atomic_exchange(&r->ascii_started, 1) != 0)
+    if (atomic_load_explicit(&r->lazy_jit.code, memory_order_acquire) == NULL)
         return NULL;
+    if (atomic_exchange(&r->ascii_started, 1) != 0) {
+        while ((code = atomic_load_explicit(&r->ascii_code, memory_order_acquire)) == NULL)
+            sched_yield();
+        return code == NO_ASCII_CODE ? NULL : code;
+    }
     code = NULL;
     if (!has_non_ascii(record->regex, strlen(record->regex))) {
         pcre2_compile_context *ctx = new_compile_context();
@@ -1035,18 +1067,24 @@ static size_t next_window_start(const char *subject, size_t len, size_t last)
 ** whose per-position limit shrinks with the subject length instead, so it
 ** is bounded too but may end in a limit where windows would not.
 **
+** *deadline is the thread CPU time at which the search stops, or 0 when
+** the search sets it once it starts timing; a second search of the same
+** pair passes on the first one's deadline.
+**
 ** Returns the pcre2_match code of the deciding call, or
 ** PCRE2_ERROR_MATCHLIMIT with *kind = LIMIT_TIME when the budget ran out. */
 static int search_code(const pcre2_code *code, int code_jit, int single, int can_window, struct match_scratch *s,
-                       const char *subject, size_t len, uint32_t options, enum match_limit_kind *kind)
+                       const char *subject, size_t len, uint32_t options, uint64_t *deadline,
+                       enum match_limit_kind *kind)
 {
     pcre2_match_context *ctx = s->context;
     uint64_t budget = pair_budget_ns();
     /* A subject that fits in the first window usually takes one call,
     ** whose cost the match limit bounds: the clock starts with the second
     ** call. A longer subject is timed from the start. */
-    int timed = len >= FIRST_WINDOW && !single;
-    uint64_t deadline = timed ? thread_cpu_ns() + budget : 0;
+    int timed = *deadline != 0 || (len >= FIRST_WINDOW && !single);
+    if (timed && *deadline == 0)
+        *deadline = thread_cpu_ns() + budget;
     size_t pos = 0, window = FIRST_WINDOW;
     int rc;
     *kind = LIMIT_NONE;
@@ -1088,9 +1126,9 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
         if (!timed) {
             timed = 1;
             now = thread_cpu_ns();
-            deadline = now + budget;
+            *deadline = now + budget;
         }
-        if (now >= deadline) {
+        if (now >= *deadline) {
             *kind = LIMIT_TIME;
             rc = PCRE2_ERROR_MATCHLIMIT;
             break;
@@ -1103,33 +1141,116 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
     return rc;
 }
 
+/* The engine that a search of a record ran on. */
+enum search_engine {
+    ENGINE_INTERPRETER,     /* JIT cannot serve this subject or regex */
+    ENGINE_INTERPRETER_NOW, /* JIT could, once the regex is JIT-compiled */
+    ENGINE_JIT
+};
+
 /* Search one record's regex in a subject. PCRE2 10.42's JIT code fails on
 ** subjects with invalid UTF-8 where the interpreter succeeds. It misses
 ** "(a|)a+a" in "xaa\xaf\xf2aa", finds empty matches on continuation bytes,
 ** and starts (*COMMIT), (*SKIP) and \G searches at other positions.
 ** Such lines are rare in logs, so they all go to the interpreter, whose
 ** one known fault there (\z and \Z) record_compile spells around. JIT
-** also fails on \S, \D and \W over multibyte characters (jit_ascii_only). */
+** also fails on \S, \D and \W over multibyte characters (jit_ascii_only).
+** With now set, the regex is JIT-compiled first if it can be (see
+** jit_code_for). *engine receives the engine that ran. */
 static int search(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
-                  uint32_t options, enum match_limit_kind *kind)
+                  uint32_t options, int now, uint64_t *deadline, enum search_engine *engine,
+                  enum match_limit_kind *kind)
 {
     int code_jit;
-    const pcre2_code *code = record_code_for(record, subject, len, &code_jit);
+    const pcre2_code *code = record_code_now(record, subject, len, now, &code_jit);
     int ascii = !has_non_ascii(subject, len);
     /* The copy skips start positions that the regex with UTF tries, as k
     ** and s fold with non-ASCII letters there: a regex whose result
     ** depends on the start positions tried keeps its own code. */
     const pcre2_code *fast =
         ascii && !record->start_sensitive && !(options & PCRE2_NO_JIT) ? ascii_code_for(record) : NULL;
-    if (fast != NULL)
-        return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options, kind);
+    if (fast != NULL) {
+        *engine = ENGINE_JIT;
+        return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options, deadline,
+                           kind);
+    }
     int invalid = !ascii && !is_valid_utf8(subject, len);
     /* The floating code of a .*-anchored regex has many start positions. */
     int floating = record->floating_code != NULL && invalid;
     int single = record->anchored && !floating;
     if (invalid || (record->jit_ascii_only && !ascii))
         options |= PCRE2_NO_JIT;
-    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, kind);
+    if (options & PCRE2_NO_JIT)
+        *engine = ENGINE_INTERPRETER;
+    else if (code_jit)
+        *engine = ENGINE_JIT;
+    else
+        *engine = (floating ? record->floating_jit : record->jit) ? ENGINE_INTERPRETER_NOW : ENGINE_INTERPRETER;
+    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, deadline, kind);
+}
+
+/* Whether a search ended at one of PCRE2's own limits, which JIT code and
+** the interpreter reach differently: the interpreter has a depth limit
+** that JIT code lacks, and they count the match limit differently. */
+static int is_engine_limit(enum match_limit_kind kind)
+{
+    return kind == LIMIT_MATCH || kind == LIMIT_DEPTH || kind == LIMIT_HEAP;
+}
+
+/* Set the deadline of a second search of a pair, or return 0 when the
+** first one used up the pair's budget. A first search that was never
+** timed made a single pcre2_match call, which its match limit bounds to
+** about one window, so the second then gets half a budget. */
+static int second_search_deadline(uint64_t *deadline)
+{
+    uint64_t now = thread_cpu_ns();
+    if (*deadline == 0)
+        *deadline = now + pair_budget_ns() / 2;
+    return now < *deadline;
+}
+
+/* Combine a first search that ended at an engine limit (rc, *kind) with a
+** second one on the other engine: the second's outcome unless it reached
+** an engine limit too, and then the limit of the JIT search. */
+static int settle(int rc, enum match_limit_kind *kind, int again, enum match_limit_kind again_kind, int first_jit)
+{
+    if (!is_engine_limit(again_kind)) {
+        *kind = again_kind;
+        return again;
+    }
+    if (!first_jit)
+        *kind = again_kind;
+    return rc;
+}
+
+/* Decide a search that ended at an engine limit with the other engine: JIT
+** code after the interpreter, which JIT-compiles the regex now, or the
+** interpreter after JIT code. The outcome is a limit only when both
+** engines reach one, and it then names the limit that JIT code reached.
+** So a line gets the same outcome whether or not the regex was
+** JIT-compiled when it came, as in a scan against a one-off diagnosis,
+** unless the time budget runs out. */
+static int search_again(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
+                        enum search_engine engine, int rc, uint64_t *deadline, enum match_limit_kind *kind)
+{
+    uint32_t options = PCRE2_NO_JIT;
+    if (engine == ENGINE_INTERPRETER_NOW) {
+        int ready;
+        record_code_now(record, subject, len, 1, &ready);
+        if (!ready)
+            return rc; /* the JIT compile failed: the interpreter decides alone */
+        options = 0;
+    } else if (engine != ENGINE_JIT) {
+        return rc;
+    }
+    if (!second_search_deadline(deadline)) {
+        *kind = LIMIT_TIME;
+        return PCRE2_ERROR_MATCHLIMIT;
+    }
+    enum search_engine again_engine;
+    enum match_limit_kind again_kind;
+    int again = search(record, s, subject, len, options, options == 0, deadline, &again_engine, &again_kind);
+    return settle(rc, kind, again, again_kind, engine == ENGINE_JIT);
 }
 
 /* The outcome of a search and, on a hit, the span from the scratch. */
@@ -1155,18 +1276,38 @@ int pattern_jit_ascii_only(const char *pattern)
     return uses_negated_class_escape(pattern);
 }
 
-enum match_outcome pattern_match(const pcre2_code *code, int jit, int jit_ascii_only, struct match_scratch *scratch,
-                                 const char *subject, size_t len, size_t *start, size_t *end)
+enum match_outcome pattern_match(struct lazy_jit *lazy, const pcre2_code *plain, int jit_ascii_only,
+                                 struct match_scratch *scratch, const char *subject, size_t len, size_t *start,
+                                 size_t *end)
 {
+    int jit;
+    const pcre2_code *code = lazy_jit_code(lazy, plain, len, &jit);
     uint32_t all_options = 0, arg_options = 0;
     pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options);
     pcre2_pattern_info(code, PCRE2_INFO_ARGOPTIONS, &arg_options);
+    int single = (all_options & PCRE2_ANCHORED) != 0, can_window = (arg_options & PCRE2_USE_OFFSET_LIMIT) != 0;
     enum match_limit_kind kind;
     scratch->last_limit = LIMIT_NONE;
     uint32_t options =
         has_non_ascii(subject, len) && (jit_ascii_only || !is_valid_utf8(subject, len)) ? PCRE2_NO_JIT : 0;
-    int rc = search_code(code, jit, (all_options & PCRE2_ANCHORED) != 0, (arg_options & PCRE2_USE_OFFSET_LIMIT) != 0,
-                         scratch, subject, len, options, &kind);
+    uint64_t deadline = 0;
+    int rc = search_code(code, jit, single, can_window, scratch, subject, len, options, &deadline, &kind);
+    /* The other engine decides a limit, as in search_again. */
+    int again_jit = 0;
+    const pcre2_code *again_code = code;
+    if (is_engine_limit(kind) && !(options & PCRE2_NO_JIT) && !jit)
+        again_code = jit_code_for(lazy, plain, jit_available_once(), len, 1, &again_jit);
+    if (is_engine_limit(kind) && !(options & PCRE2_NO_JIT) && (jit || again_jit)) {
+        if (second_search_deadline(&deadline)) {
+            enum match_limit_kind again_kind;
+            int again = search_code(again_code, again_jit, single, can_window, scratch, subject, len,
+                                    jit ? PCRE2_NO_JIT : 0, &deadline, &again_kind);
+            rc = settle(rc, &kind, again, again_kind, jit);
+        } else {
+            rc = PCRE2_ERROR_MATCHLIMIT;
+            kind = LIMIT_TIME;
+        }
+    }
     return outcome_of(rc, kind, scratch, start, end);
 }
 
@@ -1191,7 +1332,12 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
         return MATCH_LIMIT;
     }
     enum match_limit_kind kind;
-    int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, &kind);
+    enum search_engine engine;
+    uint64_t deadline = 0;
+    int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, 0, &deadline,
+                    &engine, &kind);
+    if (mode != MATCH_INTERPRETER && is_engine_limit(kind))
+        rc = search_again(record, scratch, subject, len, engine, rc, &deadline, &kind);
     enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
     if (outcome == MATCH_LIMIT && mode != MATCH_PROBE)
         count_limit(record, kind);

@@ -1174,10 +1174,9 @@ static int which_branch(const struct rank_record *rr, const char *line, size_t l
         if (plain == NULL)
             continue;
         /* JIT-compiled once the branch has been tried often, as in a scan. */
-        int jit;
         size_t start, end;
-        const pcre2_code *code = lazy_jit_code((struct lazy_jit *)&b->jit, plain, line_len, &jit);
-        enum match_outcome outcome = pattern_match(code, jit, b->jit_ascii_only, scratch, line, line_len, &start, &end);
+        enum match_outcome outcome =
+            pattern_match(&b->jit, plain, b->jit_ascii_only, scratch, line, line_len, &start, &end);
         if (outcome == MATCH_HIT)
             found = (int)i;
         if (outcome == MATCH_LIMIT)
@@ -1219,9 +1218,8 @@ static int match_signature(const struct rank_record *rr, struct match_scratch *s
     const pcre2_code *plain = branch_code(signature);
     if (plain == NULL)
         return 0;
-    int jit;
-    const pcre2_code *code = lazy_jit_code(&signature->jit, plain, line_len, &jit);
-    return pattern_match(code, jit, signature->jit_ascii_only, scratch, line, line_len, start, end) == MATCH_HIT;
+    return pattern_match(&signature->jit, plain, signature->jit_ascii_only, scratch, line, line_len, start, end) ==
+           MATCH_HIT;
 }
 
 static int signature_pattern_matches(const struct rank_record *rr, const char *line, size_t line_len,

@@ -762,6 +762,69 @@ static void check_both_modes(const struct mode_case *c, int ascii_only_jit, stru
     problem_list_free(&problems);
 }
 
+/* A subject on which the interpreter reaches its depth limit and JIT code
+** does not: (a|ab)*c on 3,000 a's and a c. A record's first matches run
+** on the interpreter, so the outcome must not depend on whether the regex
+** was JIT-compiled yet, as in a scan against diagnosing the line alone.
+** The same holds for a pattern matched through pattern_match (ranking). */
+static void test_limit_decided_by_other_engine(void)
+{
+    enum { RUN = 3000 };
+    char *subject = malloc(RUN + 2);
+    struct match_scratch *scratch = scratch_new();
+    struct problem_list problems = {0};
+    /* The record takes the text over. */
+    char *json = dup_printf("{\"id\": \"t/limits\", \"signature\": \"x\", \"regex\": \"(a|ab)*c\"}");
+    struct record *record = json != NULL ? record_from_json("t.json", json, strlen(json), NULL, &problems) : NULL;
+    CHECK(subject != NULL);
+    CHECK(scratch != NULL);
+    CHECK(record != NULL);
+    if (subject == NULL || scratch == NULL || record == NULL)
+        goto done;
+    memset(subject, 'a', RUN);
+    subject[RUN] = 'c';
+    subject[RUN + 1] = '\0';
+
+    size_t cold_start = 0, cold_end = 0, start = 0, end = 0;
+    enum match_outcome cold = record_match(record, scratch, subject, RUN + 1, &cold_start, &cold_end);
+    /* The case is only a test while the interpreter alone cannot decide it. */
+    CHECK(record_match_mode(record, scratch, subject, RUN + 1, MATCH_INTERPRETER, &start, &end) == MATCH_LIMIT);
+    CHECK(scratch_last_limit(scratch) == LIMIT_DEPTH);
+    int jit_ready = 0;
+    for (int k = 0; k < 256 && !jit_ready; k++)
+        record_code_for(record, "", 0, &jit_ready);
+    enum match_outcome warm = record_match(record, scratch, subject, RUN + 1, &start, &end);
+    CHECK(warm == cold);
+    CHECK(start == cold_start);
+    CHECK(end == cold_end);
+    if (jit_ready) {
+        CHECK(cold == MATCH_HIT);
+        CHECK(cold_start == 0);
+        CHECK(cold_end == RUN + 1);
+        CHECK(atomic_load(&record->limit_hits) == 1); /* the interpreter-only match above */
+    } else {
+        CHECK(cold == MATCH_LIMIT); /* without JIT the interpreter decides alone */
+    }
+
+    int errcode;
+    PCRE2_SIZE erroffset;
+    pcre2_code *plain = pcre2_compile((PCRE2_SPTR) "(a|ab)*c", PCRE2_ZERO_TERMINATED,
+                                      PCRE2_CASELESS | PCRE2_UTF | PCRE2_USE_OFFSET_LIMIT, &errcode, &erroffset, NULL);
+    CHECK(plain != NULL);
+    if (plain != NULL) {
+        struct lazy_jit lazy = {0};
+        enum match_outcome first = pattern_match(&lazy, plain, 0, scratch, subject, RUN + 1, &start, &end);
+        CHECK(first == (jit_ready ? MATCH_HIT : MATCH_LIMIT));
+        lazy_jit_free(&lazy);
+        pcre2_code_free(plain);
+    }
+done:
+    record_free(record);
+    problem_list_free(&problems);
+    scratch_free(scratch);
+    free(subject);
+}
+
 /* \S, \D and \W on multibyte characters: JIT code of PCRE2 10.42 gets
 ** them wrong, so such subjects go to the interpreter and both modes agree. */
 static void test_negated_escapes_on_multibyte(void)
@@ -1009,6 +1072,7 @@ int main(void)
     test_limit_hits_reported_and_quarantined();
     test_dot_star_after_invalid_utf8();
     test_negated_escapes_on_multibyte();
+    test_limit_decided_by_other_engine();
     test_end_assertions_across_invalid_bytes();
     test_backtracking_risk_patterns();
     test_backtracking_branch_bounded();
