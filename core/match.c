@@ -60,7 +60,10 @@
 #define JIT_UNIT_BYTES 512u
 
 /* A record that hit a limit this many times is skipped for the rest of the
-** engine's life: each hit may cost a full time budget. */
+** engine's life: each hit may cost a full time budget.
+** NOTE: the hits of all threads count together, so in a scan with several
+** threads the lines that come after the tenth hit, and are skipped, can
+** differ from run to run. */
 #define QUARANTINE_AFTER 10u
 
 struct match_scratch {
@@ -942,7 +945,7 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
         return plain;
     if (atomic_exchange(&lazy->started, 1) != 0) {
         /* A compile takes about 0.1 ms, and a caller with now set waits for
-        ** it only after a search that hit a limit. */
+        ** it only after a search that the interpreter could not finish. */
         while (now && !atomic_load_explicit(&lazy->finished, memory_order_acquire))
             sched_yield();
         compiled = atomic_load_explicit(&lazy->code, memory_order_acquire);
@@ -1068,17 +1071,16 @@ static size_t next_window_start(const char *subject, size_t len, size_t last)
 ** is bounded too but may end in a limit where windows would not.
 **
 ** *deadline is the thread CPU time at which the search stops, or 0 when
-** the search sets it once it starts timing; a second search of the same
-** pair passes on the first one's deadline.
+** the search sets it, budget nanoseconds after it starts timing. A second
+** search of the same pair passes on a deadline (second_search_deadline).
 **
 ** Returns the pcre2_match code of the deciding call, or
 ** PCRE2_ERROR_MATCHLIMIT with *kind = LIMIT_TIME when the budget ran out. */
 static int search_code(const pcre2_code *code, int code_jit, int single, int can_window, struct match_scratch *s,
-                       const char *subject, size_t len, uint32_t options, uint64_t *deadline,
+                       const char *subject, size_t len, uint32_t options, uint64_t budget, uint64_t *deadline,
                        enum match_limit_kind *kind)
 {
     pcre2_match_context *ctx = s->context;
-    uint64_t budget = pair_budget_ns();
     /* A subject that fits in the first window usually takes one call,
     ** whose cost the match limit bounds: the clock starts with the second
     ** call. A longer subject is timed from the start. */
@@ -1118,7 +1120,7 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
             window = positions / 8 > 0 ? positions / 8 : 1;
         } else if (rc == PCRE2_ERROR_NOMATCH && offset_limit != PCRE2_UNSET) {
             pos = next_window_start(subject, len, offset_limit);
-            if (now - began < budget / 64 && window < MAX_WINDOW)
+            if (now - began < pair_budget_ns() / 64 && window < MAX_WINDOW)
                 window *= 2;
         } else {
             break;
@@ -1139,6 +1141,15 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
     if (*kind == LIMIT_NONE)
         *kind = limit_kind_of(rc);
     return rc;
+}
+
+/* The time budget of a pair's first search: a quarter of the pair's
+** budget for the interpreter when JIT code could serve the regex. JIT
+** code runs about eight times as fast, so a search that the interpreter
+** cannot finish soon goes on with JIT code (search_again). */
+static uint64_t first_budget(int interpreter_ahead_of_jit)
+{
+    return interpreter_ahead_of_jit ? pair_budget_ns() / 4 : pair_budget_ns();
 }
 
 /* The engine that a search of a record ran on. */
@@ -1171,8 +1182,8 @@ static int search(const struct record *record, struct match_scratch *s, const ch
         ascii && !record->start_sensitive && !(options & PCRE2_NO_JIT) ? ascii_code_for(record) : NULL;
     if (fast != NULL) {
         *engine = ENGINE_JIT;
-        return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options, deadline,
-                           kind);
+        return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options,
+                           pair_budget_ns(), deadline, kind);
     }
     int invalid = !ascii && !is_valid_utf8(subject, len);
     /* The floating code of a .*-anchored regex has many start positions. */
@@ -1186,7 +1197,8 @@ static int search(const struct record *record, struct match_scratch *s, const ch
         *engine = ENGINE_JIT;
     else
         *engine = (floating ? record->floating_jit : record->jit) ? ENGINE_INTERPRETER_NOW : ENGINE_INTERPRETER;
-    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options, deadline, kind);
+    return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options,
+                       first_budget(*engine == ENGINE_INTERPRETER_NOW), deadline, kind);
 }
 
 /* Whether a search ended at one of PCRE2's own limits, which JIT code and
@@ -1197,15 +1209,27 @@ static int is_engine_limit(enum match_limit_kind kind)
     return kind == LIMIT_MATCH || kind == LIMIT_DEPTH || kind == LIMIT_HEAP;
 }
 
+/* Whether a first search that ended with kind deserves a second one on
+** the other engine: it reached an engine limit, or the interpreter, ahead
+** of JIT code, used up its quarter of the budget. */
+static int worth_second_search(enum match_limit_kind kind, int interpreter_ahead_of_jit)
+{
+    return is_engine_limit(kind) || (kind == LIMIT_TIME && interpreter_ahead_of_jit);
+}
+
 /* Set the deadline of a second search of a pair, or return 0 when the
 ** first one used up the pair's budget. A first search that was never
 ** timed made a single pcre2_match call, which its match limit bounds to
-** about one window, so the second then gets half a budget. */
-static int second_search_deadline(uint64_t *deadline)
+** about one window, so the second then gets half a budget. An
+** interpreter search ahead of JIT code had a quarter of the budget, and
+** the second gets the rest. */
+static int second_search_deadline(uint64_t *deadline, int interpreter_ahead_of_jit)
 {
-    uint64_t now = thread_cpu_ns();
+    uint64_t now = thread_cpu_ns(), budget = pair_budget_ns();
     if (*deadline == 0)
-        *deadline = now + pair_budget_ns() / 2;
+        *deadline = now + budget / 2;
+    else if (interpreter_ahead_of_jit)
+        *deadline += budget - first_budget(1);
     return now < *deadline;
 }
 
@@ -1223,13 +1247,13 @@ static int settle(int rc, enum match_limit_kind *kind, int again, enum match_lim
     return rc;
 }
 
-/* Decide a search that ended at an engine limit with the other engine: JIT
-** code after the interpreter, which JIT-compiles the regex now, or the
-** interpreter after JIT code. The outcome is a limit only when both
-** engines reach one, and it then names the limit that JIT code reached.
-** So a line gets the same outcome whether or not the regex was
+/* Decide a search that worth_second_search lets go on with the other
+** engine: JIT code after the interpreter, which JIT-compiles the regex
+** now, or the interpreter after JIT code. The outcome is a limit only when
+** both engines reach one, and it then names the limit that JIT code
+** reached. So a line gets the same outcome whether or not the regex was
 ** JIT-compiled when it came, as in a scan against a one-off diagnosis,
-** unless the time budget runs out. */
+** unless JIT code too runs out of time. */
 static int search_again(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
                         enum search_engine engine, int rc, uint64_t *deadline, enum match_limit_kind *kind)
 {
@@ -1243,7 +1267,7 @@ static int search_again(const struct record *record, struct match_scratch *s, co
     } else if (engine != ENGINE_JIT) {
         return rc;
     }
-    if (!second_search_deadline(deadline)) {
+    if (!second_search_deadline(deadline, engine == ENGINE_INTERPRETER_NOW)) {
         *kind = LIMIT_TIME;
         return PCRE2_ERROR_MATCHLIMIT;
     }
@@ -1291,17 +1315,20 @@ enum match_outcome pattern_match(struct lazy_jit *lazy, const pcre2_code *plain,
     uint32_t options =
         has_non_ascii(subject, len) && (jit_ascii_only || !is_valid_utf8(subject, len)) ? PCRE2_NO_JIT : 0;
     uint64_t deadline = 0;
-    int rc = search_code(code, jit, single, can_window, scratch, subject, len, options, &deadline, &kind);
-    /* The other engine decides a limit, as in search_again. */
+    int ahead = !jit && !(options & PCRE2_NO_JIT) && jit_available_once();
+    int rc =
+        search_code(code, jit, single, can_window, scratch, subject, len, options, first_budget(ahead), &deadline, &kind);
+    /* The other engine goes on, as in search_again. */
     int again_jit = 0;
     const pcre2_code *again_code = code;
-    if (is_engine_limit(kind) && !(options & PCRE2_NO_JIT) && !jit)
-        again_code = jit_code_for(lazy, plain, jit_available_once(), len, 1, &again_jit);
-    if (is_engine_limit(kind) && !(options & PCRE2_NO_JIT) && (jit || again_jit)) {
-        if (second_search_deadline(&deadline)) {
+    int worth = !(options & PCRE2_NO_JIT) && worth_second_search(kind, ahead);
+    if (worth && ahead)
+        again_code = jit_code_for(lazy, plain, 1, len, 1, &again_jit);
+    if (worth && (jit || again_jit)) {
+        if (second_search_deadline(&deadline, ahead)) {
             enum match_limit_kind again_kind;
             int again = search_code(again_code, again_jit, single, can_window, scratch, subject, len,
-                                    jit ? PCRE2_NO_JIT : 0, &deadline, &again_kind);
+                                    jit ? PCRE2_NO_JIT : 0, pair_budget_ns(), &deadline, &again_kind);
             rc = settle(rc, &kind, again, again_kind, jit);
         } else {
             rc = PCRE2_ERROR_MATCHLIMIT;
@@ -1336,7 +1363,7 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
     uint64_t deadline = 0;
     int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, 0, &deadline,
                     &engine, &kind);
-    if (mode != MATCH_INTERPRETER && is_engine_limit(kind))
+    if (mode != MATCH_INTERPRETER && worth_second_search(kind, engine == ENGINE_INTERPRETER_NOW))
         rc = search_again(record, scratch, subject, len, engine, rc, &deadline, &kind);
     enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
     if (outcome == MATCH_LIMIT && mode != MATCH_PROBE)
