@@ -37,10 +37,14 @@
 #define SCRATCH_GROUPS 128u
 
 /* CPU-time budget of one (record, subject) pair. A search stops starting
-** new windows once its thread has spent this much CPU time on it, so a pair
-** costs at most this plus one window. The clock is the thread's CPU time,
-** not the wall clock, so that other threads and a loaded machine do not
-** turn an ordinary match into a time limit. */
+** new windows once its thread has spent this much CPU time on it, or a
+** quarter of it for the interpreter beside JIT code (search_budget). A
+** pair has at most one search on each engine, so it costs at most 1.25
+** times this plus two windows. The clock is the thread's CPU time, not the
+** wall clock, so that other threads and a loaded machine do not turn an
+** ordinary match into a time limit.
+** NOTE: CPU time still varies from run to run, so a line whose search ends
+** close to its budget can get a different outcome in another run. */
 #define PAIR_BUDGET_NS 30000000ull
 /* Match-limit units that one pcre2_match call may spend over all its start
 ** positions: the per-position limit is this divided by the window size. At
@@ -929,6 +933,20 @@ void lazy_jit_free(struct lazy_jit *lazy)
     pcre2_code_free(atomic_exchange(&lazy->code, NULL));
 }
 
+/* The work that one match of a subject of len bytes counts toward the JIT
+** compile of its pattern (see JIT_AFTER_UNITS). */
+static unsigned jit_units(size_t len)
+{
+    return 1 + (len / JIT_UNIT_BYTES < JIT_AFTER_UNITS ? (unsigned)(len / JIT_UNIT_BYTES) : JIT_AFTER_UNITS);
+}
+
+/* Whether a subject is long enough to be matched with JIT code from the
+** first use of its pattern. */
+static int jit_at_once(size_t len)
+{
+    return jit_units(len) >= JIT_AFTER_UNITS;
+}
+
 static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *plain, int available, size_t len,
                                       int now, int *jit)
 {
@@ -940,7 +958,7 @@ static const pcre2_code *jit_code_for(struct lazy_jit *lazy, const pcre2_code *p
     *jit = 0;
     if (!available)
         return plain;
-    unsigned units = 1 + (len / JIT_UNIT_BYTES < JIT_AFTER_UNITS ? (unsigned)(len / JIT_UNIT_BYTES) : JIT_AFTER_UNITS);
+    unsigned units = jit_units(len);
     if (!now && atomic_fetch_add_explicit(&lazy->uses, units, memory_order_relaxed) + units < JIT_AFTER_UNITS)
         return plain;
     if (atomic_exchange(&lazy->started, 1) != 0) {
@@ -1070,23 +1088,21 @@ static size_t next_window_start(const char *subject, size_t len, size_t last)
 ** whose per-position limit shrinks with the subject length instead, so it
 ** is bounded too but may end in a limit where windows would not.
 **
-** *deadline is the thread CPU time at which the search stops, or 0 when
-** the search sets it, budget nanoseconds after it starts timing. A second
-** search of the same pair passes on a deadline (second_search_deadline).
+** The search stops budget nanoseconds of thread CPU time after it starts
+** timing itself.
 **
 ** Returns the pcre2_match code of the deciding call, or
 ** PCRE2_ERROR_MATCHLIMIT with *kind = LIMIT_TIME when the budget ran out. */
 static int search_code(const pcre2_code *code, int code_jit, int single, int can_window, struct match_scratch *s,
-                       const char *subject, size_t len, uint32_t options, uint64_t budget, uint64_t *deadline,
+                       const char *subject, size_t len, uint32_t options, uint64_t budget,
                        enum match_limit_kind *kind)
 {
     pcre2_match_context *ctx = s->context;
     /* A subject that fits in the first window usually takes one call,
     ** whose cost the match limit bounds: the clock starts with the second
     ** call. A longer subject is timed from the start. */
-    int timed = *deadline != 0 || (len >= FIRST_WINDOW && !single);
-    if (timed && *deadline == 0)
-        *deadline = thread_cpu_ns() + budget;
+    int timed = len >= FIRST_WINDOW && !single;
+    uint64_t deadline = timed ? thread_cpu_ns() + budget : 0;
     size_t pos = 0, window = FIRST_WINDOW;
     int rc;
     *kind = LIMIT_NONE;
@@ -1128,9 +1144,9 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
         if (!timed) {
             timed = 1;
             now = thread_cpu_ns();
-            *deadline = now + budget;
+            deadline = now + budget;
         }
-        if (now >= *deadline) {
+        if (now >= deadline) {
             *kind = LIMIT_TIME;
             rc = PCRE2_ERROR_MATCHLIMIT;
             break;
@@ -1143,13 +1159,13 @@ static int search_code(const pcre2_code *code, int code_jit, int single, int can
     return rc;
 }
 
-/* The time budget of a pair's first search: a quarter of the pair's
-** budget for the interpreter when JIT code could serve the regex. JIT
-** code runs about eight times as fast, so a search that the interpreter
-** cannot finish soon goes on with JIT code (search_again). */
-static uint64_t first_budget(int interpreter_ahead_of_jit)
+/* The time budget of one search. The interpreter gets a quarter of the
+** pair's budget when JIT code serves the regex too, ahead of it or after
+** it: JIT code runs about eight times as fast, so it should decide what
+** the interpreter cannot decide soon (search_again). */
+static uint64_t search_budget(int interpreter_beside_jit)
 {
-    return interpreter_ahead_of_jit ? pair_budget_ns() / 4 : pair_budget_ns();
+    return interpreter_beside_jit ? pair_budget_ns() / 4 : pair_budget_ns();
 }
 
 /* The engine that a search of a record ran on. */
@@ -1167,10 +1183,10 @@ enum search_engine {
 ** one known fault there (\z and \Z) record_compile spells around. JIT
 ** also fails on \S, \D and \W over multibyte characters (jit_ascii_only).
 ** With now set, the regex is JIT-compiled first if it can be (see
-** jit_code_for). *engine receives the engine that ran. */
+** jit_code_for). after_jit tells that JIT code searched the subject before
+** (search_budget). *engine receives the engine that ran. */
 static int search(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
-                  uint32_t options, int now, uint64_t *deadline, enum search_engine *engine,
-                  enum match_limit_kind *kind)
+                  uint32_t options, int now, int after_jit, enum search_engine *engine, enum match_limit_kind *kind)
 {
     int code_jit;
     const pcre2_code *code = record_code_now(record, subject, len, now, &code_jit);
@@ -1183,7 +1199,7 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     if (fast != NULL) {
         *engine = ENGINE_JIT;
         return search_code(fast, 1, record->anchored, !record->start_sensitive, s, subject, len, options,
-                           pair_budget_ns(), deadline, kind);
+                           search_budget(0), kind);
     }
     int invalid = !ascii && !is_valid_utf8(subject, len);
     /* The floating code of a .*-anchored regex has many start positions. */
@@ -1197,8 +1213,9 @@ static int search(const struct record *record, struct match_scratch *s, const ch
         *engine = ENGINE_JIT;
     else
         *engine = (floating ? record->floating_jit : record->jit) ? ENGINE_INTERPRETER_NOW : ENGINE_INTERPRETER;
+    int beside_jit = *engine == ENGINE_INTERPRETER_NOW || (after_jit && *engine == ENGINE_INTERPRETER);
     return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options,
-                       first_budget(*engine == ENGINE_INTERPRETER_NOW), deadline, kind);
+                       search_budget(beside_jit), kind);
 }
 
 /* Whether a search ended at one of PCRE2's own limits, which JIT code and
@@ -1209,53 +1226,37 @@ static int is_engine_limit(enum match_limit_kind kind)
     return kind == LIMIT_MATCH || kind == LIMIT_DEPTH || kind == LIMIT_HEAP;
 }
 
-/* Whether a first search that ended with kind deserves a second one on
-** the other engine: it reached an engine limit, or the interpreter, ahead
-** of JIT code, used up its quarter of the budget. */
-static int worth_second_search(enum match_limit_kind kind, int interpreter_ahead_of_jit)
+/* Whether a search ended without a decision that the other engine may
+** reach: at an engine limit or at the end of its time. */
+static int undecided(enum match_limit_kind kind)
 {
-    return is_engine_limit(kind) || (kind == LIMIT_TIME && interpreter_ahead_of_jit);
+    return is_engine_limit(kind) || kind == LIMIT_TIME;
 }
 
-/* Set the deadline of a second search of a pair, or return 0 when the
-** first one used up the pair's budget. A first search that was never
-** timed made a single pcre2_match call, which its match limit bounds to
-** about one window, so the second then gets half a budget. An
-** interpreter search ahead of JIT code had a quarter of the budget, and
-** the second gets the rest. */
-static int second_search_deadline(uint64_t *deadline, int interpreter_ahead_of_jit)
-{
-    uint64_t now = thread_cpu_ns(), budget = pair_budget_ns();
-    if (*deadline == 0)
-        *deadline = now + budget / 2;
-    else if (interpreter_ahead_of_jit)
-        *deadline += budget - first_budget(1);
-    return now < *deadline;
-}
-
-/* Combine a first search that ended at an engine limit (rc, *kind) with a
-** second one on the other engine: the second's outcome unless it reached
-** an engine limit too, and then the limit of the JIT search. */
+/* Combine a first search that did not decide (rc, *kind) with a second
+** one on the other engine: the second's outcome when it decided, else the
+** limit that the JIT search reached. */
 static int settle(int rc, enum match_limit_kind *kind, int again, enum match_limit_kind again_kind, int first_jit)
 {
-    if (!is_engine_limit(again_kind)) {
+    if (again_kind == LIMIT_NONE || !first_jit) {
         *kind = again_kind;
         return again;
     }
-    if (!first_jit)
-        *kind = again_kind;
     return rc;
 }
 
-/* Decide a search that worth_second_search lets go on with the other
-** engine: JIT code after the interpreter, which JIT-compiles the regex
-** now, or the interpreter after JIT code. The outcome is a limit only when
-** both engines reach one, and it then names the limit that JIT code
-** reached. So a line gets the same outcome whether or not the regex was
-** JIT-compiled when it came, as in a scan against a one-off diagnosis,
-** unless JIT code too runs out of time. */
+/* Search again after a first search that did not decide, on the other
+** engine: JIT code after the interpreter, compiling the regex now, or the
+** interpreter after JIT code. Each search runs as it would have run
+** first, with its own budget (search_budget). So the outcome is decided
+** when either engine decides, whichever ran first, and a line gets the
+** same outcome whether or not the regex was JIT-compiled when it came, as
+** in a scan against a one-off diagnosis. A subject that gets JIT code from
+** its first use (jit_at_once) always starts with JIT code, so after JIT
+** code ran out of time the interpreter is not tried: it would only add its
+** time to a spent budget. */
 static int search_again(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
-                        enum search_engine engine, int rc, uint64_t *deadline, enum match_limit_kind *kind)
+                        enum search_engine engine, int rc, enum match_limit_kind *kind)
 {
     uint32_t options = PCRE2_NO_JIT;
     if (engine == ENGINE_INTERPRETER_NOW) {
@@ -1264,16 +1265,13 @@ static int search_again(const struct record *record, struct match_scratch *s, co
         if (!ready)
             return rc; /* the JIT compile failed: the interpreter decides alone */
         options = 0;
-    } else if (engine != ENGINE_JIT) {
+    } else if (engine != ENGINE_JIT || (jit_at_once(len) && *kind == LIMIT_TIME)) {
         return rc;
-    }
-    if (!second_search_deadline(deadline, engine == ENGINE_INTERPRETER_NOW)) {
-        *kind = LIMIT_TIME;
-        return PCRE2_ERROR_MATCHLIMIT;
     }
     enum search_engine again_engine;
     enum match_limit_kind again_kind;
-    int again = search(record, s, subject, len, options, options == 0, deadline, &again_engine, &again_kind);
+    int again = search(record, s, subject, len, options, options == 0, engine == ENGINE_JIT, &again_engine,
+                       &again_kind);
     return settle(rc, kind, again, again_kind, engine == ENGINE_JIT);
 }
 
@@ -1314,25 +1312,19 @@ enum match_outcome pattern_match(struct lazy_jit *lazy, const pcre2_code *plain,
     scratch->last_limit = LIMIT_NONE;
     uint32_t options =
         has_non_ascii(subject, len) && (jit_ascii_only || !is_valid_utf8(subject, len)) ? PCRE2_NO_JIT : 0;
-    uint64_t deadline = 0;
     int ahead = !jit && !(options & PCRE2_NO_JIT) && jit_available_once();
     int rc =
-        search_code(code, jit, single, can_window, scratch, subject, len, options, first_budget(ahead), &deadline, &kind);
-    /* The other engine goes on, as in search_again. */
-    int again_jit = 0;
-    const pcre2_code *again_code = code;
-    int worth = !(options & PCRE2_NO_JIT) && worth_second_search(kind, ahead);
-    if (worth && ahead)
-        again_code = jit_code_for(lazy, plain, 1, len, 1, &again_jit);
-    if (worth && (jit || again_jit)) {
-        if (second_search_deadline(&deadline, ahead)) {
+        search_code(code, jit, single, can_window, scratch, subject, len, options, search_budget(ahead), &kind);
+    /* The other engine searches again, as in search_again. */
+    int jit_ran = jit && !(options & PCRE2_NO_JIT);
+    if (undecided(kind) && (ahead || (jit_ran && !(jit_at_once(len) && kind == LIMIT_TIME)))) {
+        int again_jit = 0;
+        const pcre2_code *again_code = ahead ? jit_code_for(lazy, plain, 1, len, 1, &again_jit) : code;
+        if (!ahead || again_jit) {
             enum match_limit_kind again_kind;
             int again = search_code(again_code, again_jit, single, can_window, scratch, subject, len,
-                                    jit ? PCRE2_NO_JIT : 0, pair_budget_ns(), &deadline, &again_kind);
-            rc = settle(rc, &kind, again, again_kind, jit);
-        } else {
-            rc = PCRE2_ERROR_MATCHLIMIT;
-            kind = LIMIT_TIME;
+                                    ahead ? 0 : PCRE2_NO_JIT, search_budget(!ahead), &again_kind);
+            rc = settle(rc, &kind, again, again_kind, jit_ran);
         }
     }
     return outcome_of(rc, kind, scratch, start, end);
@@ -1360,11 +1352,9 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
     }
     enum match_limit_kind kind;
     enum search_engine engine;
-    uint64_t deadline = 0;
-    int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, 0, &deadline,
-                    &engine, &kind);
-    if (mode != MATCH_INTERPRETER && worth_second_search(kind, engine == ENGINE_INTERPRETER_NOW))
-        rc = search_again(record, scratch, subject, len, engine, rc, &deadline, &kind);
+    int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, 0, 0, &engine, &kind);
+    if (mode != MATCH_INTERPRETER && undecided(kind))
+        rc = search_again(record, scratch, subject, len, engine, rc, &kind);
     enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
     if (outcome == MATCH_LIMIT && mode != MATCH_PROBE)
         count_limit(record, kind);
