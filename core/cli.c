@@ -21,45 +21,50 @@ struct option_spec {
     enum arg_kind kind;
     size_t offset;
     const char *help;
+    const char *commands; /* the commands that take the option, space-separated; NULL for all */
 };
 
 #define FIELD(f) offsetof(struct cli, f)
 
 static const struct option_spec OPTIONS[] = {
     {"--records", "PATH", ARG_PATH_LIST, FIELD(records),
-     "load records from this file or folder (repeatable); replaces the built-in records"},
-    {"--site", "FILE", ARG_PATH_LIST, FIELD(sites), "apply this site file on top of the others (repeatable)"},
+     "load records from this file or folder (repeatable); replaces the built-in records", NULL},
+    {"--site", "FILE", ARG_PATH_LIST, FIELD(sites), "apply this site file on top of the others (repeatable)", NULL},
     {"--format", "NAME", ARG_STRING, FIELD(format),
      "output format: text (default), json, ndjson, markdown, script (remediation steps as a shell script), or "
-     "a path to a Lua formatter"},
-    {"--top", "N", ARG_INT, FIELD(top), "show at most N diagnoses (default: all)"},
-    {"--min-score", "X", ARG_NUMBER, FIELD(min_score), "drop diagnoses scoring below X, in [0, 1]"},
-    {"--lang", "LANG", ARG_STRING, FIELD(lang), "en (default) or zh: Chinese text and labels where records have them"},
-    {"--color", "WHEN", ARG_STRING, FIELD(color), "auto (default), always or never; NO_COLOR turns auto off"},
+     "a path to a Lua formatter", NULL},
+    {"--top", "N", ARG_INT, FIELD(top), "show at most N diagnoses (default: all)", NULL},
+    {"--min-score", "X", ARG_NUMBER, FIELD(min_score), "drop diagnoses scoring below X, in [0, 1]", NULL},
+    {"--lang", "LANG", ARG_STRING, FIELD(lang), "en (default) or zh: Chinese text and labels where records have them",
+     NULL},
+    {"--color", "WHEN", ARG_STRING, FIELD(color), "auto (default), always or never; NO_COLOR turns auto off", NULL},
     {"--explain", NULL, ARG_NONE, FIELD(explain),
-     "show the parts of each score, the matched span and the pattern branch that hit"},
+     "show the parts of each score, the matched span and the pattern branch that hit", "diagnose show test-rule"},
     {"--no-guess", NULL, ARG_NONE, FIELD(no_guess),
-     "diagnose: when no regex matches, do not propose the closest signatures as guesses"},
-    {"--strict", NULL, ARG_NONE, FIELD(strict), "check: warnings fail too; loading: a rejected record fails"},
+     "diagnose: when no regex matches, do not propose the closest signatures as guesses", "diagnose"},
+    {"--strict", NULL, ARG_NONE, FIELD(strict), "check: warnings fail too; loading: a rejected record fails", NULL},
     {"--no-site-layers", NULL, ARG_NONE, FIELD(no_site_layers),
-     "ignore /etc/triage/site.lua and ~/.config/triage/site.lua"},
+     "ignore /etc/triage/site.lua and ~/.config/triage/site.lua", NULL},
     {"--allow-lua", "NAME", ARG_PATH_LIST, FIELD(allow_lua),
-     "let site files loaded by --site, rules and formatters call NAME, e.g. os.execute (repeatable)"},
+     "let site files loaded by --site, rules and formatters call NAME, e.g. os.execute (repeatable)", NULL},
     {"--emit-script", "FILE", ARG_STRING, FIELD(emit_script),
-     "diagnose: also write the remediation steps to FILE as a shell script to review and run"},
-    {"--show", NULL, ARG_NONE, FIELD(show), "site: print the effective site values and the file that set each"},
-    {"--quiet", NULL, ARG_NONE, FIELD(quiet), "no summary lines on stderr"},
+     "diagnose: also write the remediation steps to FILE as a shell script to review and run", "diagnose"},
+    {"--show", NULL, ARG_NONE, FIELD(show), "site: print the effective site values and the file that set each",
+     "site"},
+    {"--quiet", NULL, ARG_NONE, FIELD(quiet), "print no progress, warnings or counts on stderr; errors still print",
+     NULL},
     {"--sample", "FILE", ARG_STRING, FIELD(sample),
-     "check: warn about regexes matching half or more of the lines of this routine log"},
-    {"--jobs", "N", ARG_INT, FIELD(jobs), "scan: match on N worker threads (default: 2)"},
+     "check: warn about regexes matching half or more of the lines of this routine log", "check"},
+    {"--jobs", "N", ARG_INT, FIELD(jobs), "scan: match on N worker threads, 1 to 256 (default: 2)", "scan"},
     {"--follow", NULL, ARG_NONE, FIELD(follow),
-     "scan: keep reading the file as it grows, across rotation, and print ndjson lines"},
+     "scan: keep reading the file as it grows, across rotation, and print ndjson lines", "scan"},
     {"--window-lines", "N", ARG_STRING, FIELD(window_lines),
-     "scan: count record B as following A within N lines (default: 50; 0: off)"},
+     "scan: count record B as following A within N lines (default: 50; 0: off)", "scan"},
     {"--window-seconds", "S", ARG_STRING, FIELD(window_seconds),
-     "scan: ... or within S seconds by the lines' timestamps (default: 300; 0: off)"},
+     "scan: ... or within S seconds by the lines' timestamps (default: 300; 0: off)", "scan"},
     {"--no-cache", NULL, ARG_NONE, FIELD(no_cache),
-     "compile the record regexes, and build the scan's pattern database, anew instead of reading or writing the cache"},
+     "compile the record regexes, and build the scan's pattern database, anew instead of reading or writing the cache",
+     NULL},
 };
 
 /* Subcommands; the first word of argv picks one, diagnose is the default. */
@@ -79,17 +84,38 @@ static const struct {
      "show what rule file RULE returns for each line of LOGFILE (standard input when none)"},
 };
 
-static void usage(FILE *out)
+/* Whether the option applies to the command (its name, or NULL before
+** any command is named). */
+static int option_applies(const struct option_spec *spec, const char *command)
+{
+    if (spec->commands == NULL || command == NULL)
+        return 1;
+    size_t n = strlen(command);
+    for (const char *c = spec->commands; (c = strstr(c, command)) != NULL; c += n)
+        if ((c == spec->commands || c[-1] == ' ') && (c[n] == ' ' || c[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* Print the usage of every command, or of one command (its name) with
+** only the options that it takes. */
+static void usage(FILE *out, const char *command)
 {
     fprintf(out, "usage:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        fprintf(out, "  triage %-36s %s\n", COMMANDS[i].synopsis, COMMANDS[i].help);
-    fprintf(out, "  triage --help | --version\n\noptions:\n");
+        if (command == NULL || strcmp(command, COMMANDS[i].name) == 0)
+            fprintf(out, "  triage %-36s %s\n", COMMANDS[i].synopsis, COMMANDS[i].help);
+    fputs(command == NULL ? "  triage --help | --version\n\noptions:\n" : "\noptions:\n", out);
     for (size_t i = 0; i < sizeof OPTIONS / sizeof *OPTIONS; i++) {
+        if (!option_applies(&OPTIONS[i], command))
+            continue;
+        const char *help = OPTIONS[i].help;
+        if (command != NULL && strcmp(command, "scan") == 0 && OPTIONS[i].offset == FIELD(format))
+            help = "output format: text (default), json, ndjson, markdown, or a path to a Lua formatter";
         char left[40];
         snprintf(left, sizeof left, "%s%s%s", OPTIONS[i].name, OPTIONS[i].value_name ? " " : "",
                  OPTIONS[i].value_name ? OPTIONS[i].value_name : "");
-        fprintf(out, "  %-22s %s\n", left, OPTIONS[i].help);
+        fprintf(out, "  %-22s %s\n", left, help);
     }
     fprintf(out, "\nexit status: 0 something was diagnosed (check: no error), 1 nothing matched,\n"
                  "2 usage or data error, or a site file, rule or formatter failed.\n"
@@ -152,10 +178,12 @@ static int set_option(struct cli *cli, const struct option_spec *spec, const cha
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
     int first = 1;
+    const char *command = NULL; /* named on the command line */
     cli->command = run_diagnose;
     for (size_t k = 0; argc > 1 && k < sizeof COMMANDS / sizeof *COMMANDS; k++)
         if (strcmp(argv[1], COMMANDS[k].name) == 0) {
             cli->command = COMMANDS[k].run;
+            command = COMMANDS[k].name;
             first = 2;
         }
     cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
@@ -173,7 +201,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             continue;
         }
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            usage(stdout);
+            usage(stdout, command);
             return -1;
         }
         if (strcmp(arg, "--version") == 0) {
@@ -188,6 +216,15 @@ static int parse_args(int argc, char **argv, struct cli *cli)
                 spec = &OPTIONS[k];
         if (spec == NULL)
             return fail("unknown option '%s'; see 'triage --help'", arg);
+        const char *named = command != NULL ? command : "diagnose";
+        if (!option_applies(spec, named)) {
+            char list[64];
+            snprintf(list, sizeof list, "%s", spec->commands);
+            for (char *c = list; (c = strchr(c, ' ')) != NULL;)
+                *c = '/';
+            return fail("option %s does not apply to %s, only to %s; see 'triage %s --help'", spec->name, named,
+                        list, named);
+        }
         const char *value = NULL;
         if (spec->kind != ARG_NONE) {
             if (eq != NULL)
@@ -531,6 +568,7 @@ static int validate(const struct cli *cli)
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
+    cli.jobs = -1; /* not given */
     int rc = parse_args(argc, argv, &cli);
     if (rc == 0)
         rc = validate(&cli);

@@ -105,15 +105,18 @@ static int scan_options(const struct cli *cli, struct scan_output *o, triage_sca
     if (window_value(cli->window_lines, "--window-lines", 1e9, &lines) != 0 ||
         window_value(cli->window_seconds, "--window-seconds", 1e9, &seconds) != 0)
         return TRIAGE_EXIT_ERROR;
-    if (cli->jobs > 256)
+    if (cli->jobs == 0 || cli->jobs > 256)
         return fail("invalid value '%d' for --jobs: expected 1 to 256", cli->jobs);
+    if (cli->format != NULL && strcmp(cli->format, "script") == 0)
+        return fail("scan has no script format; use text, json, ndjson or markdown, and 'triage diagnose --format "
+                    "script LINE' for the remediation steps of one line");
     int ndjson = cli->format != NULL && strcmp(cli->format, "ndjson") == 0;
     if (cli->follow && cli->format != NULL && !ndjson)
         return fail("--follow prints ndjson lines as they come; drop --format %s or use --format ndjson",
                     cli->format);
     so->flags = (ndjson || cli->follow ? TRIAGE_SCAN_NDJSON : 0) | (cli->follow ? TRIAGE_SCAN_FOLLOW : 0) |
                 (cli->no_cache ? TRIAGE_SCAN_NO_CACHE : 0) | (cli->arg_count > 1 ? TRIAGE_SCAN_FILE_NAMES : 0);
-    so->jobs = cli->jobs;
+    so->jobs = cli->jobs > 0 ? cli->jobs : 0; /* 0: the default */
     so->top = cli->top;
     so->min_score = cli->min_score;
     so->window_lines = (long)lines;

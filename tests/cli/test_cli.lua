@@ -160,6 +160,39 @@ function TestErrors.test_unknown_option_exits_2()
   lu.assertStrContains(err, "triage: unknown option '--bogus'")
 end
 
+-- An option of another command is refused with the commands that take it,
+-- not ignored.
+function TestErrors.test_option_of_other_command_exits_2()
+  local cases = {
+    { { "scan", "--explain", "/dev/null" }, "option --explain does not apply to scan, only to diagnose/show/test-rule" },
+    { { "--jobs", "2", "x" }, "option --jobs does not apply to diagnose, only to scan" },
+    { { "check", "--emit-script", "out.sh", "records" }, "option --emit-script does not apply to check" },
+    { { "scan", "--jobs", "0", "/dev/null" }, "invalid value '0' for --jobs: expected 1 to 256" },
+    { { "scan", "--format", "script", "/dev/null" }, "scan has no script format" },
+  }
+  for _, case in ipairs(cases) do
+    local _, err, status = run(case[1])
+    lu.assertEquals(status, 2, table.concat(case[1], " "))
+    lu.assertStrContains(err, case[2])
+  end
+end
+
+-- A command's --help lists the options that it takes and no others.
+function TestErrors.test_command_help_lists_its_options()
+  local out, _, status = run({ "scan", "--help" })
+  lu.assertEquals(status, 0)
+  for _, text in ipairs({ "triage scan [OPTIONS] [FILE...]", "--jobs N", "--records PATH" }) do
+    lu.assertStrContains(out, text)
+  end
+  for _, text in ipairs({ "--emit-script", "triage check", "script (remediation steps" }) do
+    lu.assertNotStrContains(out, text)
+  end
+  local all = run({ "--help" })
+  for _, text in ipairs({ "--emit-script FILE", "--jobs N", "triage check [OPTIONS] PATH..." }) do
+    lu.assertStrContains(all, text)
+  end
+end
+
 function TestErrors.test_bad_value_names_option_and_value()
   local _, err, status = run({ "--lang", "fr", "x" })
   lu.assertEquals(status, 2)
@@ -199,6 +232,21 @@ function TestCheck.test_bad_fixtures_exit_2_with_locations()
   lu.assertStrContains(err, "broken-regex.json:1:62: bad/broken-regex: regex: error: regex does not compile: missing closing parenthesis at offset 8")
   lu.assertStrContains(err, "bad/rate: workarounds[0].success_rate: error: 1.5 is outside [0, 1]")
   lu.assertStrContains(err, "mail/widget-failure: id: error: duplicate id")
+end
+
+-- A regex that the routine samples drive into quarantine is still tested
+-- on its own signature first, so check reports no false mismatch.
+function TestCheck.test_quarantined_regex_matches_own_signature()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local f = assert(io.open(dir .. "/r.json", "wb"))
+  f:write('{"id": "t/slow", "signature": "words to end", "regex": "(\\\\w+\\\\s?)*$"}')
+  f:close()
+  local out, err = run({ "check", dir })
+  os.execute("rm -r " .. dir)
+  lu.assertStrContains(out .. err, "quarantined")
+  lu.assertNotStrContains(out .. err, "does not match its own signature")
 end
 
 function TestCheck.test_json_format()
