@@ -33,8 +33,6 @@
 ** text, escapes by code point, \h, \v, \R, \p, [:cntrl:] and the like)
 ** are matched with PCRE2 on such lines instead.
 */
-#define _GNU_SOURCE /* dladdr */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hs/hs.h>
@@ -84,15 +82,23 @@ static const unsigned PATTERN_FLAGS = HS_FLAG_PREFILTER | HS_FLAG_CASELESS | HS_
 ** the AVX-512 copy missed 79-173 of about 100,000 true pattern matches and
 ** 1-5 of 23,000 literal matches, and the AVX2 copy 1-8 pattern matches.
 ** The SSE4.2 copy ("corei7") missed none, and it searches the corpus
-** anchors as fast (0.40-0.47 us a line for all three). So the databases are compiled
-** for a CPU without AVX2 and searched with corei7_hs_scan, which the
-** library exports beside hs_scan. Where it does not (another build, or
-** another architecture), hs_scan serves.
+** anchors as fast (0.40-0.47 us a line for all three). So the databases
+** are compiled for a CPU without AVX2 and searched with corei7_hs_scan,
+** which the library exports beside hs_scan. Where it does not (another
+** build, or another architecture), hs_scan serves.
 ** NOTE: corei7_hs_scan is not part of Vectorscan's documented API. Once a
 ** release with the fixes serves, this choice should go. */
 
 typedef hs_error_t (*scan_function)(const hs_database_t *db, const char *data, unsigned length, unsigned flags,
                                     hs_scratch_t *scratch, match_event_handler on_event, void *context);
+
+/* A weak reference: it resolves against the shared library and against a
+** static libhs.a alike, and is NULL where the library lacks the symbol. */
+#if defined(__x86_64__) || defined(__i386__)
+extern hs_error_t corei7_hs_scan(const hs_database_t *db, const char *data, unsigned length, unsigned flags,
+                                 hs_scratch_t *scratch, match_event_handler on_event, void *context)
+    __attribute__((weak));
+#endif
 
 struct scanner {
     scan_function scan;
@@ -104,27 +110,15 @@ static hs_platform_info_t sse42_platform;
 static struct scanner chosen_scanner;
 static pthread_once_t scanner_once = PTHREAD_ONCE_INIT;
 
-/* Find the SSE4.2 scanner in the loaded Vectorscan library. The library
-** may be loaded without its symbols in the global scope (the Lua module is
-** dlopen'ed), so it is looked up in the file that defines hs_version. */
+/* Return the SSE4.2 scanner when the library has it and the CPU can run
+** it, else NULL. */
 static scan_function find_sse42_scan(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("sse4.2") || !__builtin_cpu_supports("popcnt"))
+    if (corei7_hs_scan == NULL || !__builtin_cpu_supports("sse4.2") || !__builtin_cpu_supports("popcnt"))
         return NULL;
-    Dl_info info;
-    if (dladdr((void *)hs_version, &info) == 0 || info.dli_fname == NULL)
-        return NULL;
-    void *library = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-    if (library == NULL)
-        return NULL;
-    void *symbol = dlsym(library, "corei7_hs_scan");
-    dlclose(library); /* the library stays loaded: triage links it */
-    scan_function scan = NULL;
-    if (symbol != NULL)
-        memcpy(&scan, &symbol, sizeof scan);
-    return scan;
+    return corei7_hs_scan;
 #else
     return NULL;
 #endif
