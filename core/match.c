@@ -1170,8 +1170,8 @@ static uint64_t search_budget(int interpreter_beside_jit)
 
 /* The engine that a search of a record ran on. */
 enum search_engine {
-    ENGINE_INTERPRETER,     /* JIT cannot serve this subject or regex */
-    ENGINE_INTERPRETER_NOW, /* JIT could, once the regex is JIT-compiled */
+    ENGINE_INTERPRETER,       /* JIT cannot serve this subject or regex */
+    ENGINE_INTERPRETER_AHEAD, /* the interpreter, ahead of JIT code that could serve too */
     ENGINE_JIT
 };
 
@@ -1212,8 +1212,8 @@ static int search(const struct record *record, struct match_scratch *s, const ch
     else if (code_jit)
         *engine = ENGINE_JIT;
     else
-        *engine = (floating ? record->floating_jit : record->jit) ? ENGINE_INTERPRETER_NOW : ENGINE_INTERPRETER;
-    int beside_jit = *engine == ENGINE_INTERPRETER_NOW || (after_jit && *engine == ENGINE_INTERPRETER);
+        *engine = (floating ? record->floating_jit : record->jit) ? ENGINE_INTERPRETER_AHEAD : ENGINE_INTERPRETER;
+    int beside_jit = *engine == ENGINE_INTERPRETER_AHEAD || (after_jit && *engine == ENGINE_INTERPRETER);
     return search_code(code, code_jit, single, !record->start_sensitive, s, subject, len, options,
                        search_budget(beside_jit), kind);
 }
@@ -1226,11 +1226,17 @@ static int is_engine_limit(enum match_limit_kind kind)
     return kind == LIMIT_MATCH || kind == LIMIT_DEPTH || kind == LIMIT_HEAP;
 }
 
-/* Whether a search ended without a decision that the other engine may
-** reach: at an engine limit or at the end of its time. */
-static int undecided(enum match_limit_kind kind)
+/* Whether a first search that ended with kind, at an engine limit or out
+** of time, gets a second one on the other engine. interpreter_ahead: the
+** interpreter ran ahead of JIT code. jit_ran: JIT code ran. A subject that
+** gets JIT code from its first use (jit_at_once) always starts with JIT
+** code, so after JIT code ran out of time the interpreter would only add
+** its time to a spent budget. */
+static int second_search_due(enum match_limit_kind kind, int interpreter_ahead, int jit_ran, size_t len)
 {
-    return is_engine_limit(kind) || kind == LIMIT_TIME;
+    if (!is_engine_limit(kind) && kind != LIMIT_TIME)
+        return 0;
+    return interpreter_ahead || (jit_ran && !(jit_at_once(len) && kind == LIMIT_TIME));
 }
 
 /* Combine a first search that did not decide (rc, *kind) with a second
@@ -1251,22 +1257,18 @@ static int settle(int rc, enum match_limit_kind *kind, int again, enum match_lim
 ** first, with its own budget (search_budget). So the outcome is decided
 ** when either engine decides, whichever ran first, and a line gets the
 ** same outcome whether or not the regex was JIT-compiled when it came, as
-** in a scan against a one-off diagnosis. A subject that gets JIT code from
-** its first use (jit_at_once) always starts with JIT code, so after JIT
-** code ran out of time the interpreter is not tried: it would only add its
-** time to a spent budget. */
+** in a scan against a one-off diagnosis. The caller checks
+** second_search_due first. */
 static int search_again(const struct record *record, struct match_scratch *s, const char *subject, size_t len,
                         enum search_engine engine, int rc, enum match_limit_kind *kind)
 {
     uint32_t options = PCRE2_NO_JIT;
-    if (engine == ENGINE_INTERPRETER_NOW) {
+    if (engine == ENGINE_INTERPRETER_AHEAD) {
         int ready;
         record_code_now(record, subject, len, 1, &ready);
         if (!ready)
             return rc; /* the JIT compile failed: the interpreter decides alone */
         options = 0;
-    } else if (engine != ENGINE_JIT || (jit_at_once(len) && *kind == LIMIT_TIME)) {
-        return rc;
     }
     enum search_engine again_engine;
     enum match_limit_kind again_kind;
@@ -1317,7 +1319,7 @@ enum match_outcome pattern_match(struct lazy_jit *lazy, const pcre2_code *plain,
         search_code(code, jit, single, can_window, scratch, subject, len, options, search_budget(ahead), &kind);
     /* The other engine searches again, as in search_again. */
     int jit_ran = jit && !(options & PCRE2_NO_JIT);
-    if (undecided(kind) && (ahead || (jit_ran && !(jit_at_once(len) && kind == LIMIT_TIME)))) {
+    if (second_search_due(kind, ahead, jit_ran, len)) {
         int again_jit = 0;
         const pcre2_code *again_code = ahead ? jit_code_for(lazy, plain, 1, len, 1, &again_jit) : code;
         if (!ahead || again_jit) {
@@ -1353,7 +1355,8 @@ enum match_outcome record_match_mode(const struct record *record, struct match_s
     enum match_limit_kind kind;
     enum search_engine engine;
     int rc = search(record, scratch, subject, len, mode == MATCH_INTERPRETER ? PCRE2_NO_JIT : 0, 0, 0, &engine, &kind);
-    if (mode != MATCH_INTERPRETER && undecided(kind))
+    if (mode != MATCH_INTERPRETER &&
+        second_search_due(kind, engine == ENGINE_INTERPRETER_AHEAD, engine == ENGINE_JIT, len))
         rc = search_again(record, scratch, subject, len, engine, rc, &kind);
     enum match_outcome outcome = outcome_of(rc, kind, scratch, start, end);
     if (outcome == MATCH_LIMIT && mode != MATCH_PROBE)

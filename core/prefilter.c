@@ -80,7 +80,7 @@ static const unsigned PATTERN_FLAGS = HS_FLAG_PREFILTER | HS_FLAG_CASELESS | HS_
 ** matches. The test was random databases of a few short literals or
 ** patterns, on lines with long runs of one letter, against PCRE2. There
 ** the AVX-512 copy missed 79-173 of about 100,000 true pattern matches and
-** 1-5 of 23,000 literal matches, and the AVX2 copy 1-8 pattern matches.
+** 1-5 of 23,000 literal matches, and the AVX2 copy 0-8 pattern matches.
 ** The SSE4.2 copy ("corei7") missed none, and it searches the corpus
 ** anchors as fast (0.40-0.47 us a line for all three). So the databases
 ** are compiled for a CPU without AVX2 and searched with corei7_hs_scan,
@@ -124,6 +124,7 @@ static scan_function find_sse42_scan(void)
 #endif
 }
 
+/* Pick the scanner and the platform to compile for, once per process. */
 static void choose_scanner(void)
 {
     chosen_scanner = (struct scanner){hs_scan, NULL, "hs_scan"};
@@ -134,6 +135,7 @@ static void choose_scanner(void)
     chosen_scanner = (struct scanner){scan, &sse42_platform, "corei7_hs_scan"};
 }
 
+/* Return the scanner that this process uses. */
 static const struct scanner *scanner(void)
 {
     pthread_once(&scanner_once, choose_scanner);
@@ -144,6 +146,7 @@ static const struct scanner *scanner(void)
 
 struct prefilter {
     size_t record_count;
+    scan_function scan; /* the scanner that the databases were compiled for */
 
     /* Literal search. Only one literal of each clause, its anchor, goes
     ** into the database: the longest, so usually the rarest. A common
@@ -543,8 +546,7 @@ static int compile_wide_literals(struct prefilter *pf, const struct literal_tabl
         goto done;
     hs_compile_error_t *error = NULL;
     if (hs_compile_lit_multi(texts, flags, ids, lengths, (unsigned)n, HS_MODE_BLOCK, scanner()->platform,
-                             &pf->wide_db, &error) !=
-        HS_SUCCESS) {
+                             &pf->wide_db, &error) != HS_SUCCESS) {
         set_error("Vectorscan could not compile %zu literals: %s", n, error != NULL ? error->message : "unknown error");
         hs_free_compile_error(error);
         rc = -1;
@@ -1112,6 +1114,7 @@ struct prefilter *prefilter_open(const struct triage_engine *engine, const char 
             pf->info.origin = PREFILTER_BUILT_AND_CACHED;
     }
     free(path);
+    pf->scan = scanner()->scan;
     pf->info.literal_records = pf->literal_records;
     pf->info.pattern_records = pf->pattern_records;
     pf->info.always_records = pf->always_count;
@@ -1421,10 +1424,10 @@ size_t prefilter_candidates(const struct prefilter *pf, struct prefilter_scratch
             words = s->folded;
         }
     }
-    scan_function scan = scanner()->scan;
-    if (pf->db != NULL && scan(pf->db, text, (unsigned)text_len, 0, s->hs, on_match, s) != HS_SUCCESS)
+    if (pf->db != NULL && pf->scan(pf->db, text, (unsigned)text_len, 0, s->hs, on_match, s) != HS_SUCCESS)
         return SIZE_MAX;
-    if (!ascii && pf->wide_db != NULL && scan(pf->wide_db, line, (unsigned)len, 0, s->hs, on_match, s) != HS_SUCCESS)
+    if (!ascii && pf->wide_db != NULL &&
+        pf->scan(pf->wide_db, line, (unsigned)len, 0, s->hs, on_match, s) != HS_SUCCESS)
         return SIZE_MAX;
     judge_clauses(pf, s, words, words_len);
     for (uint32_t i = 0; i < pf->always_count; i++)

@@ -838,7 +838,7 @@ static void test_limit_decided_by_other_engine(void)
 
     /* A plain pcre2_match of a.{0,300}q on 12,000 a's and a q took 35-37
     ** ms with the interpreter and 2.1 ms with JIT code, on an Intel Xeon
-    ** of 2026. The interpreter hands over to JIT code within the budget. */
+    ** server core. The interpreter hands over to JIT code within the budget. */
     if (jit_ready) {
         check_handed_to_jit("a.{0,300}q", 0, 12000, "q", &problems, scratch);
         /* 1,000 '!', 440 a's and "cb": a plain pcre2_match took 1.5 s on the interpreter, 0.2 ms on JIT code. */

@@ -239,6 +239,21 @@ local function check_completeness(problems, i, record)
   end
 end
 
+-- Warn when record i's regex does not match line, one of its own (what
+-- names it), or when a matching limit left the line untested.
+local function check_own_line(problems, i, record, field, line, what)
+  local hit, reason = core.match(i, line)
+  if hit then
+    return
+  end
+  if reason == "limit" then
+    add(problems, "warning", record, field, string.format(
+      "regex could not be tested on %s \"%s\": it hit a matching limit (see the limit warning)", what, line))
+  else
+    add(problems, "warning", record, field, string.format("regex does not match %s \"%s\"", what, line))
+  end
+end
+
 -- Check what loading cannot: a regex against its own signature and examples,
 -- Chinese lists against English ones, graph edges, too broad patterns and
 -- confusable pairs. sample_path, when given, is a log of routine lines.
@@ -256,23 +271,11 @@ function M.check(sample_path)
     check_completeness(problems, i, record)
     ids[#ids + 1] = record.id
     local field = core.record_info(i).nested and "error.regex" or "regex"
-    local hit, reason = core.match(i, record.signature)
-    if not hit and reason == "limit" then
-      add(problems, "warning", record, field, string.format(
-        "regex could not be tested on its own signature \"%s\": it hit a matching limit (see the limit warning)",
-        record.signature))
-    elseif not hit then
-      add(problems, "warning", record, field, string.format("regex does not match its own signature \"%s\"", record.signature))
-    end
+    check_own_line(problems, i, record, field, record.signature, "its own signature")
     local examples = record.examples
     if type(examples) == "table" then
       for k, line in ipairs(examples.match or {}) do
-        local example_hit, example_reason = core.match(i, line)
-        if not example_hit then
-          add(problems, "warning", record, string.format("examples.match[%d]", k - 1), string.format(
-            example_reason == "limit" and "regex could not be tested on example \"%s\": it hit a matching limit"
-              or "regex does not match example \"%s\"", line))
-        end
+        check_own_line(problems, i, record, string.format("examples.match[%d]", k - 1), line, "example")
       end
       for k, line in ipairs(examples.no_match or {}) do
         if core.match(i, line) then
